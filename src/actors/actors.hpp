@@ -1,0 +1,163 @@
+#pragma once
+
+// Every actor interface in Parley, and the atoms they speak. One actor per file pair beside this
+// header; each file pair's header declares the state and the behavior function for that actor.
+//
+// Messages stay inside one process, so their types are allowed as "unsafe" (not serializable):
+// CAF never has to ship them across a network.
+
+#include "protocol/frame_sink.hpp"
+#include "protocol/messages.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace parley {
+
+// -- atoms -----------------------------------------------------------------------------------------
+
+using caf::get_atom;
+using caf::join_atom;
+using caf::leave_atom;
+using caf::ok_atom;
+using caf::put_atom;
+
+using post_atom = caf::atom_constant<caf::atom("post")>;           ///< a chat message
+using history_atom = caf::atom_constant<caf::atom("history")>;     ///< page older messages
+using who_atom = caf::atom_constant<caf::atom("who")>;             ///< list members
+using typing_atom = caf::atom_constant<caf::atom("typing")>;       ///< typing indicator
+using inbound_atom = caf::atom_constant<caf::atom("inbound")>;     ///< a decoded client frame
+using disconnect_atom = caf::atom_constant<caf::atom("disconn")>;  ///< the connection is gone
+using moved_atom = caf::atom_constant<caf::atom("moved")>;         ///< a room restarted elsewhere
+using closed_atom = caf::atom_constant<caf::atom("closed")>;       ///< a room failed for good
+using expire_atom = caf::atom_constant<caf::atom("expire")>;       ///< a grace period ended
+using retire_atom = caf::atom_constant<caf::atom("retire")>;       ///< an idle room asks to go
+using restart_atom = caf::atom_constant<caf::atom("restart")>;     ///< a backoff delay ended
+using start_atom = caf::atom_constant<caf::atom("start")>;         ///< start a supervised child
+using stop_atom = caf::atom_constant<caf::atom("stop")>;           ///< stop a supervised child
+using stable_atom = caf::atom_constant<caf::atom("stable")>;       ///< a child ran long enough
+using directory_atom = caf::atom_constant<caf::atom("directory")>; ///< registry key
+using presence_atom = caf::atom_constant<caf::atom("presence")>;   ///< registry key
+
+// -- messages --------------------------------------------------------------------------------------
+
+/// What a session hands a room when it joins.
+struct join_request {
+  std::string user;
+  frame_sink_ptr sink;             ///< where the room writes this member's frames
+  std::optional<uint64_t> since;   ///< recovery: last id the client saw
+  std::optional<uint64_t> epoch;   ///< recovery: the epoch it saw it in
+  protocol::ref_t ref;             ///< echoed on the "joined" frame
+};
+
+/// What a room answers a successful join with. The "joined" frame itself goes straight to the
+/// member's sink, so that it is ordered before every message the room fans out after it.
+struct join_result {
+  uint64_t epoch = 0;
+  uint64_t last_id = 0;
+};
+
+/// One page of history, oldest first.
+struct history_page {
+  std::vector<protocol::chat_message> messages;
+  bool more = false;  ///< older messages exist before the first one
+};
+
+/// How a supervisor (re)creates one child: called on first start and on every restart.
+using child_factory = std::function<caf::actor(caf::actor_system&)>;
+
+/// Called once when the supervisor gives up on a child (restart intensity exceeded).
+using give_up_handler = std::function<void(caf::actor_system&)>;
+
+/// A child the supervisor manages.
+struct child_spec {
+  std::string key;          ///< unique, e.g. "directory" or "room:general"
+  child_factory factory;
+  give_up_handler on_give_up;
+  bool essential = false;   ///< giving up on it stops the whole server
+};
+
+// -- actor interfaces --------------------------------------------------------------------------------
+
+/// A chat room: members, monotonic ids, a bounded history ring, capacity and fan-out.
+/// Sessions are plain `caf::actor` handles here to break the session <-> room type cycle.
+using room_actor = caf::typed_actor<
+  /// Adds a session as a member; writes "joined" to its sink. Errors: room_full.
+  caf::replies_to<join_atom, caf::actor, join_request>::with<join_result>,
+  /// Removes a session; other members see "offline" if it was the user's last session here.
+  caf::replies_to<leave_atom, caf::actor>::with<ok_atom>,
+  /// Posts a message from a member (text, cid); answers its id. Errors: not_member.
+  caf::replies_to<post_atom, caf::actor, std::string, std::string>::with<uint64_t>,
+  /// Pages history: messages with id < before (0: newest), at most limit.
+  caf::replies_to<history_atom, uint64_t, uint32_t>::with<history_page>,
+  /// Lists the members' user names.
+  caf::replies_to<who_atom>::with<std::vector<std::string>>,
+  /// Relays a typing indicator from a member to the others (coalesced per user).
+  caf::reacts_to<typing_atom, caf::actor>,
+  /// Internal: a departed user's grace period ended (user, departure token).
+  caf::reacts_to<expire_atom, std::string, uint64_t>,
+  /// Internal: check whether the room has been idle and empty long enough to retire.
+  caf::reacts_to<retire_atom>>;
+
+/// One per WebSocket connection: identity, joined rooms, rate limiting, command routing.
+using session_actor = caf::typed_actor<
+  /// A decoded frame from the connection.
+  caf::reacts_to<inbound_atom, protocol::inbound>,
+  /// The connection closed; the session ends.
+  caf::reacts_to<disconnect_atom>,
+  /// A room this session belongs to restarted under a new handle.
+  caf::reacts_to<moved_atom, std::string, room_actor>,
+  /// A room this session belongs to failed for good.
+  caf::reacts_to<closed_atom, std::string>>;
+
+/// The room directory: name -> room; creates rooms on demand and retires idle empty ones.
+using directory_actor = caf::typed_actor<
+  /// Looks up a room, creating it on first use.
+  caf::replies_to<get_atom, std::string>::with<room_actor>,
+  /// An idle, empty room asks to retire; true means it may quit.
+  caf::replies_to<retire_atom, std::string, room_actor>::with<bool>,
+  /// A room restarted under a new handle.
+  caf::reacts_to<moved_atom, std::string, room_actor>,
+  /// The supervisor gave up on a room.
+  caf::reacts_to<closed_atom, std::string>>;
+
+/// The presence tracker: user -> live sessions, across all rooms.
+using presence_actor = caf::typed_actor<
+  /// Registers a session of a user; the tracker monitors it.
+  caf::reacts_to<put_atom, std::string, caf::actor>,
+  /// Answers whether a user is online (any session, or within the grace period).
+  caf::replies_to<get_atom, std::string>::with<bool>,
+  /// Lists every online user.
+  caf::replies_to<get_atom>::with<std::vector<std::string>>,
+  /// Internal: a user's grace period ended (user, departure token).
+  caf::reacts_to<expire_atom, std::string, uint64_t>>;
+
+/// The supervisor: starts children, restarts them with backoff, gives up past the intensity.
+using supervisor_actor = caf::typed_actor<
+  /// Starts a child and answers its handle (an existing child with the same key is returned).
+  caf::replies_to<start_atom, child_spec>::with<caf::actor>,
+  /// Stops a child normally and forgets it.
+  caf::replies_to<stop_atom, std::string>::with<ok_atom>,
+  /// Answers the current handle of a child (invalid while it waits for a restart).
+  caf::replies_to<get_atom, std::string>::with<caf::actor>,
+  /// Internal: a backoff delay ended (key, restart generation).
+  caf::reacts_to<restart_atom, std::string, uint64_t>,
+  /// Internal: a child ran long enough to reset its backoff (key, restart generation).
+  caf::reacts_to<stable_atom, std::string, uint64_t>>;
+
+} // namespace parley
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::inbound)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::history_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::child_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_actor)

@@ -1,0 +1,86 @@
+#pragma once
+
+// Every Parley setting, with its default. config.ini documents each one; command-line options
+// override the file. Parsing is CAF's own config system (see app_config.hpp).
+
+#include <caf/timespan.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley {
+
+using namespace std::chrono_literals;
+
+/// [server]: the listener and its threads.
+struct server_settings {
+  std::string address = "0.0.0.0";
+  uint16_t port = 8080;
+  std::string web_root = "web";
+  std::size_t io_threads = 1;  ///< Asio threads; CAF's scheduler threads are caf.scheduler.max-threads
+  /// Origins allowed to open /ws, e.g. "https://chat.example.com". Empty: only the same host as the
+  /// request's Host header (plus requests without an Origin, i.e. non-browser clients).
+  std::vector<std::string> allowed_origins;
+  caf::timespan shutdown_grace = std::chrono::seconds(3);  ///< wait for close handshakes on SIGTERM
+};
+
+/// [connection]: limits of one WebSocket connection.
+struct connection_settings {
+  std::size_t max_frame_bytes = 64 * 1024;       ///< hard limit: larger frames close with 1009
+  std::size_t queue_soft_bytes = 256 * 1024;     ///< past this, typing/presence frames are dropped
+  std::size_t queue_hard_bytes = 1024 * 1024;    ///< past this, the connection closes with 4000
+  caf::timespan idle_timeout = std::chrono::seconds(60);      ///< silent peers are dropped
+  caf::timespan handshake_timeout = std::chrono::seconds(10); ///< HTTP request and upgrade
+  caf::timespan write_timeout = std::chrono::seconds(10);     ///< a write stuck this long ends it
+  double rate_per_second = 20;  ///< token bucket refill, frames per second
+  double rate_burst = 40;       ///< token bucket size
+  std::size_t abuse_limit = 20; ///< errors within abuse_window that close with 4002
+  caf::timespan abuse_window = std::chrono::seconds(10);
+  std::size_t max_rooms = 50;   ///< rooms one connection may join
+};
+
+/// [protocol]: what the codec accepts.
+struct protocol_settings {
+  std::size_t max_text_bytes = 4096;
+  std::size_t max_json_depth = 8;
+  uint32_t max_history_page = 100;
+};
+
+/// [rooms]: room actors and the directory.
+struct room_settings {
+  std::size_t capacity = 1000;        ///< members per room
+  std::size_t history_size = 500;     ///< messages kept in memory per room
+  std::size_t history_on_join = 50;   ///< messages sent with "joined"
+  caf::timespan idle_retire = std::chrono::minutes(10);  ///< empty rooms are retired after this
+  caf::timespan typing_interval = std::chrono::seconds(2); ///< relay at most one typing per user per this
+};
+
+/// [presence]
+struct presence_settings {
+  caf::timespan grace = std::chrono::seconds(5);  ///< a quick reconnect does not show as offline
+};
+
+/// [supervisor]: restart policy for the directory, the rooms and the presence tracker.
+struct supervisor_settings {
+  caf::timespan backoff_min = std::chrono::milliseconds(100);
+  caf::timespan backoff_max = std::chrono::seconds(10);
+  double backoff_factor = 2.0;
+  caf::timespan backoff_reset = std::chrono::seconds(30);  ///< a child stable this long starts over
+  std::size_t max_restarts = 5;                           ///< restarts allowed within restart_window
+  caf::timespan restart_window = std::chrono::seconds(60);
+};
+
+/// Everything, as one value handed to the parts that need it.
+struct settings {
+  server_settings server;
+  connection_settings connection;
+  protocol_settings protocol;
+  room_settings rooms;
+  presence_settings presence;
+  supervisor_settings supervisor;
+};
+
+} // namespace parley

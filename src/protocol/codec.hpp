@@ -1,0 +1,51 @@
+#pragma once
+
+// JSON <-> typed protocol v1. The only file pair in Parley that knows JSON (nlohmann/json).
+// Decoding never throws: every bad input becomes a decode_error with a stable code.
+
+#include "protocol/messages.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace parley::protocol {
+
+/// Limits the decoder enforces; filled from config.
+struct codec_limits {
+  std::size_t max_text_bytes = 4096;  ///< "text" of a send, in UTF-8 bytes
+  std::size_t max_depth = 8;          ///< JSON nesting depth; deeper frames get too_deep
+  uint32_t max_history_page = 100;    ///< "limit" of a history command is capped to this
+  uint32_t default_history_page = 50; ///< "limit" when the client gives none
+  std::size_t max_ref_bytes = 64;     ///< longer "ref" values are a bad_field
+  std::size_t max_cid_bytes = 64;     ///< longer "cid" values are a bad_field
+};
+
+/// User names: 1-32 characters of [A-Za-z0-9_.-].
+bool is_valid_user_name(std::string_view name);
+
+/// Room names: 1-64 characters of [A-Za-z0-9_.-].
+bool is_valid_room_name(std::string_view name);
+
+/// Decodes one text frame. Never throws.
+inbound decode(std::string_view text, const codec_limits& limits);
+
+/// An inbound that reports a binary frame (protocol v1 is text only).
+inbound binary_frame_error();
+
+// -- encoders: one JSON text per event --------------------------------------------------------------
+
+std::string encode(const welcome_event& ev);
+std::string encode(const joined_event& ev);
+std::string encode(const left_event& ev);
+std::string encode(const history_event& ev);
+std::string encode(const who_event& ev);
+std::string encode(const presence_event& ev);
+std::string encode(const typing_event& ev);
+std::string encode(const pong_event& ev);
+std::string encode(const error_event& ev);
+/// A chat message as a {"type":"message",...} event.
+std::string encode(const chat_message& msg);
+
+} // namespace parley::protocol

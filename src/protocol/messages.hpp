@@ -1,0 +1,161 @@
+#pragma once
+
+// The typed form of protocol v1. The codec (codec.hpp) is the only place that turns these into JSON
+// and back; everything else in Parley works with these structs.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace parley::protocol {
+
+// -- stable error codes -----------------------------------------------------------------------------
+
+/// Every error the server reports to a client. The wire names (see to_string) are stable: clients
+/// may switch on them.
+enum class error_code : uint8_t {
+  bad_json,             ///< the frame is not valid JSON (or not a JSON object)
+  too_deep,             ///< JSON nested deeper than the limit
+  unknown_type,         ///< "type" names no command
+  missing_field,        ///< a required field is absent
+  bad_field,            ///< a field has the wrong JSON type or an out-of-range value
+  invalid_name,         ///< a user or room name breaks the naming rule
+  text_too_long,        ///< message text longer than the configured limit
+  not_member,           ///< the command needs a room the connection has not joined
+  room_full,            ///< the room is at capacity
+  too_many_rooms,       ///< the connection has joined the maximum number of rooms
+  binary_not_supported, ///< a binary frame arrived; protocol v1 is text only
+  rate_limited,         ///< the connection's token bucket is empty
+  room_unavailable,     ///< the room is restarting or failed; retry (with the same cid) later
+  internal,             ///< a server fault; safe to retry
+};
+
+/// The stable wire name of an error code, e.g. "room_full".
+const char* to_string(error_code code);
+
+// -- shared records ----------------------------------------------------------------------------------
+
+/// One chat message as stored in a room's history and sent to clients.
+struct chat_message {
+  std::string room;
+  uint64_t id = 0;   ///< per room, monotonic, never reused
+  std::string from;  ///< user name of the sender
+  std::string text;
+  int64_t ts = 0;    ///< server time, milliseconds since the Unix epoch
+  std::string cid;   ///< client id for dedup; empty when the client gave none
+};
+
+/// A client's correlation reference, echoed on replies and errors. Absent when the client sent none.
+/// Kept as raw JSON text so that strings and numbers round-trip unchanged.
+using ref_t = std::optional<std::string>;
+
+// -- client to server commands ---------------------------------------------------------------------
+
+struct join_cmd {
+  std::string room;
+  std::optional<uint64_t> since;  ///< last message id the client saw
+  std::optional<uint64_t> epoch;  ///< epoch the client saw it in
+};
+
+struct send_cmd {
+  std::string room;
+  std::string text;
+  std::string cid;  ///< empty when absent
+};
+
+struct history_cmd {
+  std::string room;
+  std::optional<uint64_t> before;  ///< page messages with id < before; absent means "newest"
+  uint32_t limit = 0;              ///< already capped by the codec to the configured maximum
+};
+
+struct leave_cmd {
+  std::string room;
+};
+
+struct who_cmd {
+  std::string room;
+};
+
+struct typing_cmd {
+  std::string room;
+};
+
+struct ping_cmd {};
+
+/// A frame that could not be decoded. It travels like a command so the session answers it in order.
+struct decode_error {
+  error_code code;
+  std::string message;
+};
+
+using command =
+  std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, ping_cmd, decode_error>;
+
+/// One decoded inbound frame: the command and the client's correlation reference, if any.
+struct inbound {
+  command cmd;
+  ref_t ref;
+};
+
+// -- server to client events ---------------------------------------------------------------------------
+
+struct welcome_event {
+  std::string user;
+  std::string session;
+};
+
+struct joined_event {
+  std::string room;
+  uint64_t epoch = 0;
+  uint64_t last_id = 0;
+  std::vector<std::string> members;
+  std::vector<chat_message> history;
+  std::optional<bool> recovered;  ///< present only when the join carried "since"
+  ref_t ref;
+};
+
+struct left_event {
+  std::string room;
+  std::string reason;  ///< "left" for an explicit leave, "room_failed" when the room could not be restarted
+  ref_t ref;
+};
+
+struct history_event {
+  std::string room;
+  std::vector<chat_message> messages;  ///< oldest first
+  bool more = false;                   ///< older messages exist before the first one
+  ref_t ref;
+};
+
+struct who_event {
+  std::string room;
+  std::vector<std::string> members;
+  ref_t ref;
+};
+
+struct presence_event {
+  std::string room;
+  std::string user;
+  bool online = false;
+};
+
+struct typing_event {
+  std::string room;
+  std::string user;
+};
+
+struct pong_event {
+  ref_t ref;
+};
+
+struct error_event {
+  error_code code;
+  std::string message;
+  ref_t ref;
+};
+
+} // namespace parley::protocol
