@@ -146,6 +146,8 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<start_atom, child_spec>::with<caf::actor>,
   /// Stops a child normally and forgets it.
   caf::replies_to<stop_atom, std::string>::with<ok_atom>,
+  /// Stops every child, then the supervisor itself (server shutdown).
+  caf::replies_to<stop_atom>::with<ok_atom>,
   /// Answers the current handle of a child (invalid while it waits for a restart).
   caf::replies_to<get_atom, std::string>::with<caf::actor>,
   /// Internal: a backoff delay ended (key, restart generation).

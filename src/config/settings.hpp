@@ -73,6 +73,11 @@ struct supervisor_settings {
   caf::timespan restart_window = std::chrono::seconds(60);
 };
 
+/// [testing]: switches for the end-to-end tests. Never enable in production.
+struct testing_settings {
+  bool fault_injection = false;  ///< accept {"type":"crash_room"} to kill a room actor
+};
+
 /// Everything, as one value handed to the parts that need it.
 struct settings {
   server_settings server;
@@ -81,6 +86,7 @@ struct settings {
   room_settings rooms;
   presence_settings presence;
   supervisor_settings supervisor;
+  testing_settings testing;
 };
 
 } // namespace parley

@@ -86,6 +86,12 @@ struct typing_cmd {
 
 struct ping_cmd {};
 
+/// Test-only fault injection: kills a room's actor so that supervision can be exercised end to end.
+/// Accepted only when the server runs with [testing] fault_injection=true.
+struct crash_room_cmd {
+  std::string room;
+};
+
 /// A frame that could not be decoded. It travels like a command so the session answers it in order.
 struct decode_error {
   error_code code;
@@ -93,7 +99,8 @@ struct decode_error {
 };
 
 using command =
-  std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, ping_cmd, decode_error>;
+  std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, ping_cmd,
+               crash_room_cmd, decode_error>;
 
 /// One decoded inbound frame: the command and the client's correlation reference, if any.
 struct inbound {

@@ -1,0 +1,96 @@
+#include "actors/directory.hpp"
+
+#include "actors/room.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace parley {
+
+namespace {
+
+using self_ptr = directory_actor::stateful_pointer<directory_state>;
+
+/// The child spec of a room: its memory lives in the factory, so every restart adopts it.
+child_spec room_spec(const std::string& name, const room_config& cfg) {
+  auto mem = std::make_shared<room_memory>(name, new_epoch());
+  child_spec spec;
+  // The epoch keeps keys unique: a retired room and its successor are different children.
+  spec.key = room_child_key(name) + "@" + std::to_string(mem->epoch);
+  spec.factory = [mem, cfg](caf::actor_system& sys) {
+    return caf::actor_cast<caf::actor>(sys.spawn(room, mem, cfg));
+  };
+  spec.on_give_up = [mem](caf::actor_system& sys) {
+    // The room cannot be kept up: tell its members, and let the directory forget it.
+    for (auto& [id, member] : mem->members)
+      caf::anon_send(caf::actor_cast<session_actor>(member.session), closed_atom::value, mem->name);
+    if (auto dir = sys.registry().get(directory_atom::value))
+      caf::anon_send(caf::actor_cast<directory_actor>(dir), closed_atom::value, mem->name);
+  };
+  return spec;
+}
+
+void start_room(self_ptr self, const std::string& name) {
+  self->request(self->state.supervisor, caf::infinite, start_atom::value,
+                room_spec(name, self->state.cfg))
+    .then(
+      [self, name](caf::actor& handle) {
+        auto room = caf::actor_cast<room_actor>(handle);
+        self->state.mem->rooms[name] = room;
+        for (auto& promise : self->state.pending[name])
+          promise.deliver(room);
+        self->state.pending.erase(name);
+      },
+      [self, name](caf::error& err) {
+        spdlog::error("directory failed to start room {}: {}", name, self->system().render(err));
+        for (auto& promise : self->state.pending[name])
+          promise.deliver(err);
+        self->state.pending.erase(name);
+      });
+}
+
+} // namespace
+
+std::string room_child_key(const std::string& room_name) {
+  return "room:" + room_name;
+}
+
+directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<directory_memory> mem,
+                                         supervisor_actor supervisor, room_config cfg) {
+  self->state.mem = std::move(mem);
+  self->state.supervisor = std::move(supervisor);
+  self->state.cfg = std::move(cfg);
+  self->system().registry().put(directory_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self));
+
+  return {
+    [self](get_atom, const std::string& name) -> caf::result<room_actor> {
+      auto& st = self->state;
+      auto i = st.mem->rooms.find(name);
+      if (i != st.mem->rooms.end())
+        return i->second;
+      auto promise = self->make_response_promise<room_actor>();
+      auto& waiting = st.pending[name];
+      waiting.push_back(promise);
+      if (waiting.size() == 1)
+        start_room(self, name);
+      return promise;
+    },
+    [self](retire_atom, const std::string& name, room_actor& room) {
+      auto& rooms = self->state.mem->rooms;
+      auto i = rooms.find(name);
+      if (i == rooms.end() || i->second != room)
+        return false;
+      rooms.erase(i);
+      return true;
+    },
+    [self](moved_atom, const std::string& name, room_actor& room) {
+      self->state.mem->rooms[name] = std::move(room);
+    },
+    [self](closed_atom, const std::string& name) { self->state.mem->rooms.erase(name); },
+  };
+}
+
+} // namespace parley

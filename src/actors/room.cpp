@@ -1,0 +1,314 @@
+#include "actors/room.hpp"
+
+#include "actors/errors.hpp"
+#include "protocol/codec.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_registry.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace parley {
+
+namespace {
+
+using self_ptr = room_actor::stateful_pointer<room_state>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string cid_key(const std::string& user, const std::string& cid) {
+  std::string key;
+  key.reserve(user.size() + 1 + cid.size());
+  key += user;
+  key += '\n';  // cannot appear in a user name
+  key += cid;
+  return key;
+}
+
+/// Member user names, sorted; users within their grace period still count.
+std::vector<std::string> member_names(const room_state& st) {
+  std::vector<std::string> names;
+  names.reserve(st.user_sessions.size() + st.mem->departing.size());
+  for (auto& [user, count] : st.user_sessions)
+    names.push_back(user);
+  for (auto& [user, token] : st.mem->departing)
+    if (st.user_sessions.count(user) == 0)
+      names.push_back(user);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// Sends one encoded frame to every member except `skip` (0: nobody skipped).
+void fan_out(room_state& st, const frame& payload, frame_priority priority, caf::actor_id skip = 0) {
+  for (auto& [id, member] : st.mem->members)
+    if (id != skip)
+      member.sink->push(payload, priority);
+}
+
+void announce_presence(room_state& st, const std::string& user, bool online, caf::actor_id skip) {
+  auto payload = make_frame(protocol::encode(protocol::presence_event{st.mem->name, user, online}));
+  fan_out(st, payload, frame_priority::droppable, skip);
+}
+
+/// Messages to send with "joined": the replay after `since` if it is fully held, else the latest.
+protocol::joined_event make_joined(const room_state& st, const join_request& req) {
+  const auto& mem = *st.mem;
+  protocol::joined_event ev;
+  ev.room = mem.name;
+  ev.epoch = mem.epoch;
+  ev.last_id = mem.next_id - 1;
+  ev.members = member_names(st);
+  ev.ref = req.ref;
+  auto take_from = [&](auto first) {
+    for (auto i = first; i != mem.history.end(); ++i)
+      ev.history.push_back(i->msg);
+  };
+  if (req.since) {
+    bool same_epoch = req.epoch && *req.epoch == mem.epoch;
+    bool fully_held = *req.since >= mem.evicted_up_to && *req.since <= ev.last_id;
+    ev.recovered = same_epoch && fully_held;
+    if (*ev.recovered) {
+      take_from(std::upper_bound(mem.history.begin(), mem.history.end(), *req.since,
+                                 [](uint64_t id, const stored_message& m) { return id < m.msg.id; }));
+      return ev;
+    }
+  }
+  auto keep = std::min(mem.history.size(), st.cfg.rooms.history_on_join);
+  take_from(mem.history.end() - static_cast<std::ptrdiff_t>(keep));
+  return ev;
+}
+
+void remember(room_memory& mem, stored_message entry, std::size_t capacity) {
+  if (!entry.msg.cid.empty())
+    mem.cid_index.emplace(cid_key(entry.msg.from, entry.msg.cid), entry.msg.id);
+  mem.history.push_back(std::move(entry));
+  while (mem.history.size() > capacity) {
+    auto& oldest = mem.history.front();
+    if (!oldest.msg.cid.empty())
+      mem.cid_index.erase(cid_key(oldest.msg.from, oldest.msg.cid));
+    mem.evicted_up_to = oldest.msg.id;
+    mem.history.pop_front();
+  }
+}
+
+const stored_message* find_message(const room_memory& mem, uint64_t id) {
+  auto i = std::lower_bound(mem.history.begin(), mem.history.end(), id,
+                            [](const stored_message& m, uint64_t x) { return m.msg.id < x; });
+  return i != mem.history.end() && i->msg.id == id ? &*i : nullptr;
+}
+
+void schedule_retire_check(self_ptr self) {
+  self->state.empty_since = self->clock().now();
+  self->delayed_send(self, self->state.cfg.rooms.idle_retire, retire_atom::value);
+}
+
+/// Removes one member session; returns true if that was the user's last session in the room.
+bool drop_member(self_ptr self, caf::actor_id id) {
+  auto& st = self->state;
+  auto i = st.mem->members.find(id);
+  if (i == st.mem->members.end())
+    return false;
+  auto user = i->second.user;
+  st.mem->members.erase(i);
+  bool last = --st.user_sessions[user] == 0;
+  if (last)
+    st.user_sessions.erase(user);
+  if (st.mem->members.empty())
+    schedule_retire_check(self);
+  return last;
+}
+
+void start_grace(self_ptr self, const std::string& user) {
+  auto& mem = *self->state.mem;
+  auto token = mem.next_token++;
+  mem.departing[user] = token;
+  self->delayed_send(self, self->state.cfg.grace, expire_atom::value, user, token);
+}
+
+/// Adopts the memory of a previous incarnation: re-monitors members and tells everyone our handle.
+void adopt(self_ptr self) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  for (auto& [id, member] : mem.members) {
+    ++st.user_sessions[member.user];
+    self->monitor(member.session);
+  }
+  for (auto& [user, token] : mem.departing)
+    self->delayed_send(self, st.cfg.grace, expire_atom::value, user, token);
+  if (mem.incarnation++ == 0)
+    return;
+  spdlog::info("room {} restarted with {} members, history and ids kept", mem.name,
+               mem.members.size());
+  for (auto& [id, member] : mem.members)
+    self->send(caf::actor_cast<session_actor>(member.session), moved_atom::value, mem.name,
+               room_actor{self});
+  if (auto dir = self->system().registry().get(directory_atom::value))
+    self->send(caf::actor_cast<directory_actor>(dir), moved_atom::value, mem.name, room_actor{self});
+}
+
+} // namespace
+
+uint64_t new_epoch() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<uint64_t> dist{1, (uint64_t{1} << 53) - 1};
+  return dist(rng);
+}
+
+room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, room_config cfg) {
+  self->state.mem = std::move(mem);
+  self->state.cfg = std::move(cfg);
+  adopt(self);
+  if (self->state.mem->members.empty())
+    schedule_retire_check(self);
+
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto i = st.mem->members.find(dm.source.id());
+    if (i == st.mem->members.end())
+      return;
+    auto user = i->second.user;
+    if (drop_member(self, dm.source.id()))
+      start_grace(self, user);
+  });
+
+  return {
+    [self](join_atom, caf::actor session, join_request& req) -> caf::result<join_result> {
+      auto& st = self->state;
+      auto& mem = *st.mem;
+      auto id = session.id();
+      bool already = mem.members.count(id) > 0;
+      if (!already && mem.members.size() >= st.cfg.rooms.capacity)
+        return make_protocol_error(protocol::error_code::room_full);
+      if (!already) {
+        bool was_present = st.user_sessions.count(req.user) > 0 || mem.departing.count(req.user) > 0;
+        mem.departing.erase(req.user);
+        ++st.user_sessions[req.user];
+        self->monitor(session);
+        mem.members.emplace(id, room_member{session, req.user, req.sink});
+        if (!was_present)
+          announce_presence(st, req.user, true, id);
+      }
+      // Written by the room, not the session, so it precedes every message fanned out after it.
+      auto joined = make_joined(st, req);
+      req.sink->push(make_frame(protocol::encode(joined)), frame_priority::essential);
+      return join_result{mem.epoch, mem.next_id - 1};
+    },
+    [self](leave_atom, caf::actor session) -> ok_atom {
+      auto& st = self->state;
+      auto i = st.mem->members.find(session.id());
+      if (i == st.mem->members.end())
+        return ok_atom::value;
+      auto user = i->second.user;
+      self->demonitor(session.address());
+      if (drop_member(self, session.id()))
+        announce_presence(st, user, false, 0);
+      return ok_atom::value;
+    },
+    [self](post_atom, caf::actor session, std::string& text,
+           std::string& cid) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      auto& mem = *st.mem;
+      auto i = mem.members.find(session.id());
+      if (i == mem.members.end())
+        return make_protocol_error(protocol::error_code::not_member);
+      auto& sender = i->second;
+      if (!cid.empty()) {
+        auto dup = mem.cid_index.find(cid_key(sender.user, cid));
+        if (dup != mem.cid_index.end()) {
+          // A retry of something we already accepted: the sender gets the original back.
+          if (auto original = find_message(mem, dup->second))
+            sender.sink->push(original->encoded, frame_priority::essential);
+          return dup->second;
+        }
+      }
+      protocol::chat_message msg{mem.name, mem.next_id++, sender.user, std::move(text), now_ms(),
+                                 std::move(cid)};
+      auto encoded = make_frame(protocol::encode(msg));
+      auto id = msg.id;
+      st.last_typing.erase(sender.user);
+      remember(mem, stored_message{std::move(msg), encoded}, st.cfg.rooms.history_size);
+      fan_out(st, encoded, frame_priority::essential);
+      return id;
+    },
+    [self](history_atom, uint64_t before, uint32_t limit) -> history_page {
+      auto& history = self->state.mem->history;
+      auto end = before == 0
+                   ? history.end()
+                   : std::lower_bound(history.begin(), history.end(), before,
+                                      [](const stored_message& m, uint64_t x) { return m.msg.id < x; });
+      auto available = static_cast<std::size_t>(end - history.begin());
+      auto count = std::min<std::size_t>(available, limit);
+      history_page page;
+      page.more = available > count;
+      page.messages.reserve(count);
+      for (auto i = end - static_cast<std::ptrdiff_t>(count); i != end; ++i)
+        page.messages.push_back(i->msg);
+      return page;
+    },
+    [self](who_atom) { return member_names(self->state); },
+    [self](typing_atom, caf::actor session) {
+      auto& st = self->state;
+      auto i = st.mem->members.find(session.id());
+      if (i == st.mem->members.end())
+        return;
+      auto now = self->clock().now();
+      auto [last, fresh] = st.last_typing.emplace(i->second.user, now);
+      if (!fresh) {
+        if (now - last->second < st.cfg.rooms.typing_interval)
+          return; // coalesced: the others already know this user is typing
+        last->second = now;
+      }
+      auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}));
+      fan_out(st, payload, frame_priority::droppable, session.id());
+    },
+    [self](expire_atom, const std::string& user, uint64_t token) {
+      auto& st = self->state;
+      auto i = st.mem->departing.find(user);
+      if (i == st.mem->departing.end() || i->second != token)
+        return; // the user came back within the grace period
+      st.mem->departing.erase(i);
+      if (st.user_sessions.count(user) == 0)
+        announce_presence(st, user, false, 0);
+      if (st.mem->members.empty() && st.mem->departing.empty())
+        schedule_retire_check(self);
+    },
+    [self](retire_atom) {
+      auto& st = self->state;
+      if (!st.mem->members.empty() || !st.mem->departing.empty())
+        return;
+      if (self->clock().now() - st.empty_since < st.cfg.rooms.idle_retire)
+        return; // emptied again later; a newer check is scheduled
+      auto dir = self->system().registry().get(directory_atom::value);
+      if (!dir)
+        return;
+      self->request(caf::actor_cast<directory_actor>(dir), caf::infinite, retire_atom::value,
+                    st.mem->name, room_actor{self})
+        .then(
+          [self](bool allowed) {
+            if (!allowed)
+              return;
+            if (self->state.mem->members.empty()) {
+              spdlog::debug("room {} retired after being idle", self->state.mem->name);
+              self->quit();
+              return;
+            }
+            // Someone joined while we asked: stay, and be findable again.
+            if (auto d = self->system().registry().get(directory_atom::value))
+              self->send(caf::actor_cast<directory_actor>(d), moved_atom::value,
+                         self->state.mem->name, room_actor{self});
+          },
+          [](const caf::error&) { /* the directory is restarting: the next empty period retries */ });
+    },
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,273 @@
+#include "actors/session.hpp"
+
+#include "actors/errors.hpp"
+#include "protocol/codec.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace parley {
+
+namespace {
+
+using self_ptr = session_actor::stateful_pointer<session_state>;
+using protocol::error_code;
+
+std::string random_hex(std::size_t digits) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(digits, '0');
+  for (auto& c : out)
+    c = hex[rng() & 0xF];
+  return out;
+}
+
+template <class Event>
+void reply(self_ptr self, const Event& ev) {
+  self->state.sink->push(make_frame(protocol::encode(ev)), frame_priority::essential);
+}
+
+/// Sends an error frame, and closes the connection once errors keep coming past the abuse limit.
+void fail(self_ptr self, error_code code, std::string message, const protocol::ref_t& ref) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  reply(self, protocol::error_event{code, std::move(message), ref});
+  auto now = self->clock().now();
+  st.recent_errors.push_back(now);
+  while (!st.recent_errors.empty() && now - st.recent_errors.front() > st.cfg.abuse_window)
+    st.recent_errors.pop_front();
+  if (st.recent_errors.size() > st.cfg.abuse_limit) {
+    spdlog::warn("session {} of {} closed for abuse: {} errors within the window", st.session_id,
+                 st.user, st.recent_errors.size());
+    st.closing = true;
+    st.sink->close(close_code::abuse, "too many bad frames");
+  }
+}
+
+void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
+  auto code = to_protocol_error(err);
+  auto message = code == error_code::room_unavailable ? "the room is restarting; retry shortly"
+                                                      : self->system().render(err);
+  fail(self, code, std::move(message), ref);
+}
+
+template <class Registered>
+Registered lookup(self_ptr self, caf::atom_value key) {
+  return caf::actor_cast<Registered>(self->system().registry().get(key));
+}
+
+/// The room handle if this session is a member and the room is up; otherwise reports why not.
+const room_actor* member_room(self_ptr self, const std::string& room, const protocol::ref_t& ref) {
+  auto i = self->state.rooms.find(room);
+  if (i == self->state.rooms.end()) {
+    fail(self, error_code::not_member, "not a member of " + room, ref);
+    return nullptr;
+  }
+  if (!i->second.handle) {
+    fail(self, error_code::room_unavailable, "the room is restarting; retry shortly", ref);
+    return nullptr;
+  }
+  return &i->second.handle;
+}
+
+void finish_join(self_ptr self, const std::string& room) {
+  auto i = self->state.joining.find(room);
+  if (i != self->state.joining.end() && --i->second == 0)
+    self->state.joining.erase(i);
+}
+
+void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried);
+
+void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::ref_t ref,
+              bool retried) {
+  auto& st = self->state;
+  join_request req{st.user, st.sink, cmd.since, cmd.epoch, ref};
+  self->request(room, st.cfg.request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
+                std::move(req))
+    .then(
+      [self, room, name = cmd.room](const join_result&) {
+        finish_join(self, name);
+        auto& rooms = self->state.rooms;
+        if (rooms.count(name) == 0)
+          self->monitor(room);
+        rooms[name] = joined_room{room};
+      },
+      [self, room, cmd, ref, retried](caf::error& err) mutable {
+        if (err == caf::sec::request_receiver_down && !retried) {
+          // The room retired or crashed between lookup and join: look it up once more.
+          join_room(self, std::move(cmd), std::move(ref), true);
+          return;
+        }
+        finish_join(self, cmd.room);
+        fail(self, err, ref);
+      });
+}
+
+void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried) {
+  auto dir = lookup<directory_actor>(self, directory_atom::value);
+  if (!dir) {
+    finish_join(self, cmd.room);
+    fail(self, error_code::room_unavailable, "the room directory is restarting; retry shortly", ref);
+    return;
+  }
+  self->request(dir, self->state.cfg.request_timeout, get_atom::value, cmd.room)
+    .then(
+      [self, cmd, ref, retried](room_actor& room) mutable {
+        join_via(self, std::move(room), std::move(cmd), std::move(ref), retried);
+      },
+      [self, room = cmd.room, ref](caf::error& err) {
+        finish_join(self, room);
+        fail(self, err, ref);
+      });
+}
+
+// -- one handler per command --------------------------------------------------------------------
+
+void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) {
+  auto& st = self->state;
+  bool known = st.rooms.count(cmd.room) > 0 || st.joining.count(cmd.room) > 0;
+  if (!known && st.rooms.size() + st.joining.size() >= st.cfg.max_rooms) {
+    fail(self, error_code::too_many_rooms,
+         "at most " + std::to_string(st.cfg.max_rooms) + " rooms per connection", ref);
+    return;
+  }
+  ++st.joining[cmd.room];
+  join_room(self, std::move(cmd), ref, false);
+}
+
+void handle(self_ptr self, protocol::send_cmd& cmd, const protocol::ref_t& ref) {
+  auto room = member_room(self, cmd.room, ref);
+  if (!room)
+    return;
+  // Success needs no reply here: the room's broadcast reaches the sender too and acknowledges it.
+  self->request(*room, self->state.cfg.request_timeout, post_atom::value,
+                caf::actor_cast<caf::actor>(self), std::move(cmd.text), std::move(cmd.cid))
+    .then([](uint64_t) { /* nop */ }, [self, ref](caf::error& err) { fail(self, err, ref); });
+}
+
+void handle(self_ptr self, protocol::history_cmd& cmd, const protocol::ref_t& ref) {
+  auto room = member_room(self, cmd.room, ref);
+  if (!room)
+    return;
+  self->request(*room, self->state.cfg.request_timeout, history_atom::value,
+                cmd.before.value_or(0), cmd.limit)
+    .then(
+      [self, name = cmd.room, ref](history_page& page) {
+        reply(self, protocol::history_event{name, std::move(page.messages), page.more, ref});
+      },
+      [self, ref](caf::error& err) { fail(self, err, ref); });
+}
+
+void handle(self_ptr self, protocol::leave_cmd& cmd, const protocol::ref_t& ref) {
+  auto room = member_room(self, cmd.room, ref);
+  if (!room)
+    return;
+  auto handle = *room;
+  self->state.rooms.erase(cmd.room);
+  self->demonitor(handle.address());
+  self->request(handle, self->state.cfg.request_timeout, leave_atom::value,
+                caf::actor_cast<caf::actor>(self))
+    .then(
+      [self, name = cmd.room, ref](ok_atom) { reply(self, protocol::left_event{name, "left", ref}); },
+      [self, name = cmd.room, ref](caf::error&) {
+        // The room is gone, and with it the membership: leaving succeeded all the same.
+        reply(self, protocol::left_event{name, "left", ref});
+      });
+}
+
+void handle(self_ptr self, protocol::who_cmd& cmd, const protocol::ref_t& ref) {
+  auto room = member_room(self, cmd.room, ref);
+  if (!room)
+    return;
+  self->request(*room, self->state.cfg.request_timeout, who_atom::value)
+    .then(
+      [self, name = cmd.room, ref](std::vector<std::string>& members) {
+        reply(self, protocol::who_event{name, std::move(members), ref});
+      },
+      [self, ref](caf::error& err) { fail(self, err, ref); });
+}
+
+void handle(self_ptr self, protocol::typing_cmd& cmd, const protocol::ref_t& ref) {
+  if (auto room = member_room(self, cmd.room, ref))
+    self->send(*room, typing_atom::value, caf::actor_cast<caf::actor>(self));
+}
+
+void handle(self_ptr self, protocol::ping_cmd&, const protocol::ref_t& ref) {
+  reply(self, protocol::pong_event{ref});
+}
+
+void handle(self_ptr self, protocol::crash_room_cmd& cmd, const protocol::ref_t& ref) {
+  if (!self->state.cfg.fault_injection) {
+    fail(self, error_code::unknown_type, "unknown type crash_room", ref);
+    return;
+  }
+  if (auto room = member_room(self, cmd.room, ref)) {
+    spdlog::warn("fault injection: killing room {}", cmd.room);
+    self->send_exit(*room, caf::exit_reason::kill);
+  }
+}
+
+void handle(self_ptr self, protocol::decode_error& err, const protocol::ref_t& ref) {
+  fail(self, err.code, std::move(err.message), ref);
+}
+
+} // namespace
+
+std::string guest_name() {
+  return "guest-" + random_hex(4);
+}
+
+session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::string requested_name,
+                                     session_config cfg) {
+  auto& st = self->state;
+  st.user = requested_name.empty() ? guest_name() : std::move(requested_name);
+  st.session_id = random_hex(16);
+  st.sink = std::move(sink);
+  st.cfg = cfg;
+  st.bucket.emplace(cfg.rate_per_second, cfg.rate_burst, self->clock().now());
+  reply(self, protocol::welcome_event{st.user, st.session_id});
+  if (auto presence = lookup<presence_actor>(self, presence_atom::value))
+    self->send(presence, put_atom::value, st.user, caf::actor_cast<caf::actor>(self));
+
+  self->set_down_handler([self](caf::down_msg& dm) {
+    // A room we belong to went down. Until it says where it restarted, it is unavailable.
+    for (auto& [name, room] : self->state.rooms)
+      if (room.handle && room.handle.address() == dm.source)
+        room.handle = nullptr;
+  });
+
+  return {
+    [self](inbound_atom, protocol::inbound& in) {
+      auto& st = self->state;
+      if (st.closing)
+        return;
+      if (!st.bucket->try_take(self->clock().now())) {
+        fail(self, error_code::rate_limited, "slow down: too many frames", in.ref);
+        return;
+      }
+      std::visit([&](auto& cmd) { handle(self, cmd, in.ref); }, in.cmd);
+    },
+    [self](disconnect_atom) { self->quit(); },
+    [self](moved_atom, const std::string& name, room_actor& room) {
+      auto i = self->state.rooms.find(name);
+      if (i == self->state.rooms.end() || i->second.handle == room)
+        return;
+      self->monitor(room);
+      i->second.handle = std::move(room);
+    },
+    [self](closed_atom, const std::string& name) {
+      if (self->state.rooms.erase(name) > 0)
+        reply(self, protocol::left_event{name, "room_failed", std::nullopt});
+    },
+  };
+}
+
+} // namespace parley

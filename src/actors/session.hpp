@@ -1,0 +1,54 @@
+#pragma once
+
+#include "actors/actors.hpp"
+#include "actors/token_bucket.hpp"
+#include "config/settings.hpp"
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace parley {
+
+/// What a session reads from the configuration.
+struct session_config {
+  double rate_per_second = 20;
+  double rate_burst = 40;
+  std::size_t abuse_limit = 20;
+  caf::timespan abuse_window = std::chrono::seconds(10);
+  std::size_t max_rooms = 50;
+  caf::timespan request_timeout = std::chrono::seconds(10);
+  bool fault_injection = false;  ///< accept crash_room (tests only)
+};
+
+/// A room this session has joined. `handle` is invalid while the room restarts.
+struct joined_room {
+  room_actor handle;
+};
+
+struct session_state {
+  static inline const char* name = "session";
+
+  std::string user;
+  std::string session_id;
+  frame_sink_ptr sink;
+  session_config cfg;
+  std::optional<token_bucket> bucket;
+  std::unordered_map<std::string, joined_room> rooms;
+  std::unordered_map<std::string, std::size_t> joining;  ///< room -> pending join requests
+  std::deque<caf::actor_clock::time_point> recent_errors;
+  bool closing = false;  ///< closed for abuse: ignore the rest
+};
+
+/// A generated name for clients that gave none: "guest-" and four hex digits.
+std::string guest_name();
+
+/// The session actor of one connection. `requested_name` is already validated (or empty).
+session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
+                                     frame_sink_ptr sink, std::string requested_name,
+                                     session_config cfg);
+
+} // namespace parley

@@ -1,0 +1,72 @@
+#include "config/app_config.hpp"
+
+#include <caf/config_option_adder.hpp>
+
+namespace parley {
+
+app_config::app_config() {
+  config_file_path = "config.ini";
+  auto& v = values;
+  opt_group{custom_options_, "global"}.add(v.server.port, "port,p", "shortcut for server.port");
+  opt_group{custom_options_, "server"}
+    .add(v.server.address, "address", "address to listen on")
+    .add(v.server.port, "port", "TCP port; 0 picks a free one")
+    .add(v.server.web_root, "web_root", "directory served at /")
+    .add(v.server.io_threads, "io_threads", "Asio threads")
+    .add(v.server.allowed_origins, "allowed_origins",
+         "origins allowed to open /ws; empty: same host only")
+    .add(v.server.shutdown_grace, "shutdown_grace", "time for close handshakes on SIGTERM");
+  opt_group{custom_options_, "connection"}
+    .add(v.connection.max_frame_bytes, "max_frame_bytes", "larger frames close with 1009")
+    .add(v.connection.queue_soft_bytes, "queue_soft_bytes", "drop typing/presence past this")
+    .add(v.connection.queue_hard_bytes, "queue_hard_bytes", "close with 4000 past this")
+    .add(v.connection.idle_timeout, "idle_timeout", "drop peers silent this long")
+    .add(v.connection.handshake_timeout, "handshake_timeout", "HTTP request and upgrade")
+    .add(v.connection.write_timeout, "write_timeout", "a write stuck this long ends it")
+    .add(v.connection.rate_per_second, "rate_per_second", "frames per second refill")
+    .add(v.connection.rate_burst, "rate_burst", "token bucket size")
+    .add(v.connection.abuse_limit, "abuse_limit", "errors within abuse_window closing with 4002")
+    .add(v.connection.abuse_window, "abuse_window", "window of abuse_limit")
+    .add(v.connection.max_rooms, "max_rooms", "rooms one connection may join");
+  opt_group{custom_options_, "protocol"}
+    .add(v.protocol.max_text_bytes, "max_text_bytes", "longest message text")
+    .add(v.protocol.max_json_depth, "max_json_depth", "deepest JSON nesting")
+    .add(v.protocol.max_history_page, "max_history_page", "largest history page");
+  opt_group{custom_options_, "rooms"}
+    .add(v.rooms.capacity, "capacity", "members per room")
+    .add(v.rooms.history_size, "history_size", "messages kept per room")
+    .add(v.rooms.history_on_join, "history_on_join", "messages sent with joined")
+    .add(v.rooms.idle_retire, "idle_retire", "retire empty rooms after this")
+    .add(v.rooms.typing_interval, "typing_interval", "one typing relay per user per this");
+  opt_group{custom_options_, "presence"}.add(v.presence.grace, "grace",
+                                             "quick reconnects within this stay online");
+  opt_group{custom_options_, "supervisor"}
+    .add(v.supervisor.backoff_min, "backoff_min", "first restart delay")
+    .add(v.supervisor.backoff_max, "backoff_max", "longest restart delay")
+    .add(v.supervisor.backoff_factor, "backoff_factor", "delay growth per restart")
+    .add(v.supervisor.backoff_reset, "backoff_reset", "stable this long resets the backoff")
+    .add(v.supervisor.max_restarts, "max_restarts", "restarts allowed within restart_window")
+    .add(v.supervisor.restart_window, "restart_window", "window of max_restarts");
+  opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
+                                            "accept crash_room (tests only)");
+}
+
+std::vector<std::string> normalize_arguments(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc)
+      args.push_back("--config-file=" + std::string{argv[++i]});
+    else if (arg.rfind("--config=", 0) == 0)
+      args.push_back("--config-file=" + arg.substr(9));
+    else
+      args.push_back(std::move(arg));
+  }
+  return args;
+}
+
+caf::error app_config::parse_command_line(int argc, char** argv) {
+  return parse(normalize_arguments(argc, argv));
+}
+
+} // namespace parley

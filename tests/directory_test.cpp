@@ -1,0 +1,113 @@
+// The room directory with a real supervisor on virtual time: creation on demand, restarts, retiring.
+
+#include "actor_fixture.hpp"
+
+#include "actors/directory.hpp"
+#include "actors/supervisor.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+using namespace parley;
+using namespace parley::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct directory_fixture : fixture {
+  supervisor_actor sup;
+  directory_actor dir;
+  std::shared_ptr<directory_memory> mem = std::make_shared<directory_memory>();
+
+  ~directory_fixture() {
+    // Supervised children (rooms) are not in `spawned`: the supervisor stops them.
+    caf::anon_send(sup, stop_atom::value);
+    run();
+  }
+
+  directory_fixture() {
+    supervisor_settings scfg;
+    scfg.backoff_min = 100ms;
+    scfg.backoff_max = 1s;
+    sup = spawn(supervisor, scfg, uint64_t{1}, [](const std::string&) {});
+    room_config rcfg;
+    rcfg.rooms.idle_retire = 60s;
+    rcfg.grace = 5s;
+    dir = spawn(directory, mem, sup, rcfg);
+    run();
+  }
+
+  room_actor lookup(const std::string& name) {
+    return ask<room_actor>(dir, get_atom::value, name);
+  }
+
+  std::pair<caf::actor, std::shared_ptr<recording_sink>> join(const room_actor& room) {
+    auto sink = std::make_shared<recording_sink>();
+    auto s = caf::actor_cast<caf::actor>(spawn(fake_session, std::make_shared<session_log>()));
+    ask<join_result>(room, join_atom::value, s, join_request{"alice", sink, {}, {}, {}});
+    return {s, sink};
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(directory_fixture, "a room is created on first lookup and found again afterwards") {
+  auto a = lookup("general");
+  auto b = lookup("general");
+  auto c = lookup("random");
+  CHECK(a);
+  CHECK(a == b);
+  CHECK(a != c);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "concurrent lookups of a new room create it once") {
+  auto h1 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"});
+  auto h2 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"});
+  run();
+  room_actor r1, r2;
+  h1.receive([&](room_actor& r) { r1 = r; }, [](caf::error&) { FAIL("lookup failed"); });
+  h2.receive([&](room_actor& r) { r2 = r; }, [](caf::error&) { FAIL("lookup failed"); });
+  CHECK(r1 == r2);
+  CHECK(mem->rooms.size() == 1);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a crashed room is restarted by the supervisor and the directory hands out the new one") {
+  auto old_room = lookup("general");
+  auto [session, sink] = join(old_room);
+  caf::anon_send_exit(old_room, caf::exit_reason::kill);
+  run();
+  advance(1s);
+  auto new_room = lookup("general");
+  CHECK(new_room);
+  CHECK(new_room != old_room);
+  // The member is still a member of the restarted room.
+  CHECK(ask<std::vector<std::string>>(new_room, who_atom::value) == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "an empty room is retired after the idle timeout and a later lookup starts afresh") {
+  auto room = lookup("general");
+  auto first_epoch = join(room);  // a member arrives and leaves again
+  ask<ok_atom>(room, leave_atom::value, first_epoch.first);
+  advance(30s);
+  CHECK(lookup("general") == room);
+  advance(31s);
+  CHECK(mem->rooms.empty());
+  auto fresh = lookup("general");
+  CHECK(fresh != room);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a room with members is never retired") {
+  auto room = lookup("general");
+  join(room);
+  advance(120s);
+  CHECK(lookup("general") == room);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a restarted directory adopts its memory") {
+  auto room = lookup("general");
+  caf::anon_send_exit(dir, caf::exit_reason::kill);
+  run();
+  room_config rcfg;
+  dir = spawn(directory, mem, sup, rcfg);
+  run();
+  CHECK(lookup("general") == room);
+}

@@ -1,0 +1,225 @@
+// The session actor with the real directory, rooms and presence tracker on the deterministic
+// scheduler; its connection is a recording sink, and frames come in through the real decoder.
+
+#include "actor_fixture.hpp"
+
+#include "actors/directory.hpp"
+#include "actors/presence.hpp"
+#include "actors/session.hpp"
+#include "actors/supervisor.hpp"
+#include "protocol/codec.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+using namespace parley;
+using namespace parley::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct client {
+  session_actor handle;
+  std::shared_ptr<recording_sink> sink;
+};
+
+struct session_fixture : fixture {
+  supervisor_actor sup;
+  std::shared_ptr<presence_memory> presence_mem = std::make_shared<presence_memory>();
+  session_config cfg;
+
+  ~session_fixture() {
+    // Supervised children (rooms) are not in `spawned`: the supervisor stops them.
+    caf::anon_send(sup, stop_atom::value);
+    run();
+  }
+
+  session_fixture() {
+    sup = spawn(supervisor, supervisor_settings{}, uint64_t{1}, [](const std::string&) {});
+    spawn(presence, presence_mem, caf::timespan{5s});
+    room_config rcfg;
+    rcfg.rooms.capacity = 2;
+    spawn(directory, std::make_shared<directory_memory>(), sup, rcfg);
+    cfg.rate_per_second = 5;
+    cfg.rate_burst = 10;
+    cfg.abuse_limit = 5;
+    cfg.abuse_window = 10s;
+    cfg.max_rooms = 2;
+    run();
+  }
+
+  client connect(const std::string& name) {
+    client c{session_actor{}, std::make_shared<recording_sink>()};
+    c.handle = spawn(session, frame_sink_ptr{c.sink}, name, cfg);
+    run();
+    return c;
+  }
+
+  void send(client& c, const std::string& json) {
+    caf::anon_send(c.handle, inbound_atom::value, protocol::decode(json, protocol::codec_limits{}));
+    run();
+  }
+
+  /// Advances virtual time so the token bucket refills between bursts of commands.
+  void pause() { advance(2s); }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(session_fixture, "a new session greets with welcome, user and session id") {
+  auto c = connect("alice");
+  auto frames = c.sink->take();
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0]["type"] == "welcome");
+  CHECK(frames[0]["user"] == "alice");
+  CHECK(frames[0]["session"].get<std::string>().size() == 16);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a session without a name gets a guest name") {
+  auto c = connect("");
+  auto user = c.sink->take().at(0)["user"].get<std::string>();
+  CHECK(user.rfind("guest-", 0) == 0);
+  CHECK(user.size() == 10);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "the session registers its user with the presence tracker") {
+  connect("alice");
+  CHECK(presence_mem->sessions.count("alice") == 1);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "join, send and receive through the room, with the ref echoed") {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  send(alice, R"({"type":"join","room":"general","ref":"j1"})");
+  send(bob, R"({"type":"join","room":"general"})");
+  auto joined = alice.sink->take("joined");
+  REQUIRE(joined.size() == 1);
+  CHECK(joined[0]["ref"] == "j1");
+  send(alice, R"({"type":"send","room":"general","text":"hi bob","cid":"c1"})");
+  auto got = bob.sink->take("message");
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["from"] == "alice");
+  CHECK(got[0]["text"] == "hi bob");
+  CHECK(alice.sink->take("message").size() == 1);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "commands for a room not joined get not_member") {
+  auto c = connect("alice");
+  c.sink->take();
+  for (auto cmd : {R"({"type":"send","room":"x","text":"t","ref":1})", R"({"type":"leave","room":"x"})",
+                   R"({"type":"who","room":"x"})", R"({"type":"history","room":"x"})",
+                   R"({"type":"typing","room":"x"})"}) {
+    send(c, cmd);
+    auto errors = c.sink->take("error");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0]["code"] == "not_member");
+  }
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a decode error becomes an error frame and the session goes on") {
+  auto c = connect("alice");
+  c.sink->take();
+  send(c, R"({"type":"nope","ref":"r9"})");
+  auto errors = c.sink->take("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["code"] == "unknown_type");
+  CHECK(errors[0]["ref"] == "r9");
+  send(c, R"({"type":"ping","ref":2})");
+  auto pongs = c.sink->take("pong");
+  REQUIRE(pongs.size() == 1);
+  CHECK(pongs[0]["ref"] == 2);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "history, who and leave answer with their frames") {
+  auto c = connect("alice");
+  send(c, R"({"type":"join","room":"general"})");
+  send(c, R"({"type":"send","room":"general","text":"one"})");
+  send(c, R"({"type":"send","room":"general","text":"two"})");
+  c.sink->take();
+  send(c, R"({"type":"history","room":"general","limit":1})");
+  auto history = c.sink->take("history");
+  REQUIRE(history.size() == 1);
+  REQUIRE(history[0]["messages"].size() == 1);
+  CHECK(history[0]["messages"][0]["text"] == "two");
+  CHECK(history[0]["more"] == true);
+  send(c, R"({"type":"who","room":"general"})");
+  CHECK(c.sink->take("who").at(0)["members"] == nlohmann::json::array({"alice"}));
+  send(c, R"({"type":"leave","room":"general"})");
+  auto left = c.sink->take("left");
+  REQUIRE(left.size() == 1);
+  CHECK(left[0]["reason"] == "left");
+  send(c, R"({"type":"send","room":"general","text":"three"})");
+  CHECK(c.sink->take("error").at(0)["code"] == "not_member");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a full room answers room_full") {
+  auto a = connect("a");
+  auto b = connect("b");
+  auto c = connect("c");
+  send(a, R"({"type":"join","room":"small"})");
+  send(b, R"({"type":"join","room":"small"})");
+  c.sink->take();
+  send(c, R"({"type":"join","room":"small","ref":"x"})");
+  auto errors = c.sink->take("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["code"] == "room_full");
+  CHECK(errors[0]["ref"] == "x");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "joining more rooms than allowed answers too_many_rooms") {
+  auto c = connect("alice");
+  send(c, R"({"type":"join","room":"r1"})");
+  send(c, R"({"type":"join","room":"r2"})");
+  c.sink->take();
+  send(c, R"({"type":"join","room":"r3"})");
+  CHECK(c.sink->take("error").at(0)["code"] == "too_many_rooms");
+  send(c, R"({"type":"join","room":"r1"})");  // rejoining a joined room is fine
+  CHECK(c.sink->take("joined").size() == 1);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "frames beyond the token bucket are answered with rate_limited") {
+  auto c = connect("alice");
+  c.sink->take();
+  for (int i = 0; i < 12; ++i)
+    send(c, R"({"type":"ping"})");
+  CHECK(c.sink->take("pong").size() == 10);
+  advance(1s);  // 5 more tokens
+  send(c, R"({"type":"ping"})");
+  CHECK(c.sink->take("pong").size() == 1);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "errors past the abuse limit close the connection with 4002") {
+  auto c = connect("alice");
+  for (int i = 0; i < 5; ++i)
+    send(c, "not json");
+  CHECK(c.sink->close_code() == 0);
+  send(c, "not json");
+  CHECK(c.sink->close_code() == close_code::abuse);
+  c.sink->take();
+  send(c, R"({"type":"ping"})");
+  CHECK(c.sink->take().empty());
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a send while the room restarts gets room_unavailable, and works again after") {
+  auto c = connect("alice");
+  send(c, R"({"type":"join","room":"general"})");
+  auto room = ask<room_actor>(caf::actor_cast<directory_actor>(sys.registry().get(directory_atom::value)),
+                              get_atom::value, std::string{"general"});
+  caf::anon_send_exit(room, caf::exit_reason::kill);
+  run();
+  c.sink->take();
+  send(c, R"({"type":"send","room":"general","text":"lost?","cid":"k"})");
+  CHECK(c.sink->take("error").at(0)["code"] == "room_unavailable");
+  advance(1s);  // the supervisor restarts the room; it tells the session where it is
+  send(c, R"({"type":"send","room":"general","text":"retry","cid":"k"})");
+  auto msgs = c.sink->take("message");
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0]["text"] == "retry");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "crash_room is refused unless fault injection is enabled") {
+  auto c = connect("alice");
+  send(c, R"({"type":"join","room":"general"})");
+  c.sink->take();
+  send(c, R"({"type":"crash_room","room":"general"})");
+  CHECK(c.sink->take("error").at(0)["code"] == "unknown_type");
+}
