@@ -1,0 +1,101 @@
+// config.ini must parse with CAF's config system and state exactly the compiled-in defaults.
+
+#include "config/app_config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace parley;
+
+namespace {
+
+caf::error parse(app_config& cfg, std::vector<std::string> args) {
+  std::vector<char*> argv{const_cast<char*>("parley")};
+  for (auto& a : args)
+    argv.push_back(a.data());
+  return cfg.parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+} // namespace
+
+TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
+  app_config cfg;
+  REQUIRE_FALSE(parse(cfg, {"--config=" PARLEY_SOURCE_DIR "/config.ini"}));
+  const settings defaults;
+  const auto& v = cfg.values;
+  CHECK(v.server.address == defaults.server.address);
+  CHECK(v.server.port == defaults.server.port);
+  CHECK(v.server.web_root == defaults.server.web_root);
+  CHECK(v.server.io_threads == defaults.server.io_threads);
+  CHECK(v.server.allowed_origins == defaults.server.allowed_origins);
+  CHECK(v.server.shutdown_grace == defaults.server.shutdown_grace);
+  CHECK(v.connection.max_frame_bytes == defaults.connection.max_frame_bytes);
+  CHECK(v.connection.queue_soft_bytes == defaults.connection.queue_soft_bytes);
+  CHECK(v.connection.queue_hard_bytes == defaults.connection.queue_hard_bytes);
+  CHECK(v.connection.idle_timeout == defaults.connection.idle_timeout);
+  CHECK(v.connection.handshake_timeout == defaults.connection.handshake_timeout);
+  CHECK(v.connection.write_timeout == defaults.connection.write_timeout);
+  CHECK(v.connection.rate_per_second == defaults.connection.rate_per_second);
+  CHECK(v.connection.rate_burst == defaults.connection.rate_burst);
+  CHECK(v.connection.abuse_limit == defaults.connection.abuse_limit);
+  CHECK(v.connection.abuse_window == defaults.connection.abuse_window);
+  CHECK(v.connection.max_rooms == defaults.connection.max_rooms);
+  CHECK(v.protocol.max_text_bytes == defaults.protocol.max_text_bytes);
+  CHECK(v.protocol.max_json_depth == defaults.protocol.max_json_depth);
+  CHECK(v.protocol.max_history_page == defaults.protocol.max_history_page);
+  CHECK(v.rooms.capacity == defaults.rooms.capacity);
+  CHECK(v.rooms.history_size == defaults.rooms.history_size);
+  CHECK(v.rooms.history_on_join == defaults.rooms.history_on_join);
+  CHECK(v.rooms.idle_retire == defaults.rooms.idle_retire);
+  CHECK(v.rooms.typing_interval == defaults.rooms.typing_interval);
+  CHECK(v.presence.grace == defaults.presence.grace);
+  CHECK(v.supervisor.backoff_min == defaults.supervisor.backoff_min);
+  CHECK(v.supervisor.backoff_max == defaults.supervisor.backoff_max);
+  CHECK(v.supervisor.backoff_factor == defaults.supervisor.backoff_factor);
+  CHECK(v.supervisor.backoff_reset == defaults.supervisor.backoff_reset);
+  CHECK(v.supervisor.max_restarts == defaults.supervisor.max_restarts);
+  CHECK(v.supervisor.restart_window == defaults.supervisor.restart_window);
+  CHECK(v.testing.fault_injection == defaults.testing.fault_injection);
+}
+
+TEST_CASE("command-line options override the config file") {
+  app_config cfg;
+  REQUIRE_FALSE(parse(cfg, {"--config", PARLEY_SOURCE_DIR "/config.ini", "--server.port=9001",
+                            "--presence.grace=250ms", "--rooms.capacity=7"}));
+  CHECK(cfg.values.server.port == 9001);
+  CHECK(cfg.values.presence.grace == std::chrono::milliseconds(250));
+  CHECK(cfg.values.rooms.capacity == 7);
+}
+
+TEST_CASE("--port is short for --server.port") {
+  app_config cfg;
+  REQUIRE_FALSE(parse(cfg, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--port=9002"}));
+  CHECK(cfg.values.server.port == 9002);
+}
+
+TEST_CASE("an unknown option is an error, not ignored") {
+  app_config cfg;
+  CHECK(parse(cfg, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--server.prot=1"}));
+}
+
+TEST_CASE("values in the config file replace the defaults") {
+  auto path = std::string{"/tmp/parley_config_test_"} + std::to_string(::getpid()) + ".ini";
+  {
+    std::ofstream out{path};
+    out << "[server]\nport=9100\nallowed_origins=[\"https://chat.example.com\"]\n"
+        << "[presence]\ngrace=750ms\n[rooms]\nidle_retire=2min\n";
+  }
+  app_config cfg;
+  auto err = parse(cfg, {"--config=" + path});
+  std::remove(path.c_str());
+  REQUIRE_FALSE(err);
+  CHECK(cfg.values.server.port == 9100);
+  CHECK(cfg.values.server.allowed_origins == std::vector<std::string>{"https://chat.example.com"});
+  CHECK(cfg.values.presence.grace == std::chrono::milliseconds(750));
+  CHECK(cfg.values.rooms.idle_retire == std::chrono::minutes(2));
+}
