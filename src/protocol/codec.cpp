@@ -1,0 +1,509 @@
+#include "protocol/codec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+#include <vector>
+
+namespace parley::protocol {
+
+namespace {
+
+using json = nlohmann::json;
+// Outbound objects keep insertion order so that "type" comes first, which makes frames easier to
+// read in logs and browser tools.
+using out_json = nlohmann::ordered_json;
+
+// -- names -------------------------------------------------------------------------------------------
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
+         || c == '.' || c == '-';
+}
+
+bool is_valid_name(std::string_view name, std::size_t max_size) {
+  return !name.empty() && name.size() <= max_size
+         && std::all_of(name.begin(), name.end(), is_name_char);
+}
+
+// -- bounded parsing ---------------------------------------------------------------------------------
+
+enum class parse_status { ok, too_deep, bad_json };
+
+/// Builds a JSON tree from SAX events and aborts at the first container that would nest deeper than
+/// the limit. nlohmann's own DOM parser accepts any depth, but copying or dumping a very deep tree
+/// recurses and overflows the stack, so a deep frame must never become a tree.
+class bounded_builder final : public nlohmann::json_sax<json> {
+public:
+  bounded_builder(json& root, std::size_t max_depth) : root_(root), max_depth_(max_depth) {
+    // nop
+  }
+
+  parse_status status() const { return status_; }
+
+  /// Byte offset where the parser gave up; meaningful only when status() is bad_json.
+  std::size_t error_position() const { return error_position_; }
+
+  bool null() override { return insert(json(nullptr)); }
+  bool boolean(bool val) override { return insert(json(val)); }
+  bool number_integer(number_integer_t val) override { return insert(json(val)); }
+  bool number_unsigned(number_unsigned_t val) override { return insert(json(val)); }
+  bool number_float(number_float_t val, const string_t&) override { return insert(json(val)); }
+  bool string(string_t& val) override { return insert(json(std::move(val))); }
+  bool binary(binary_t&) override { return fail(parse_status::bad_json, 0); }  // never in text JSON
+
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_array() override { return close(); }
+
+  bool key(string_t& val) override {
+    key_ = std::move(val);
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string&, const json::exception&) override {
+    return fail(parse_status::bad_json, position);
+  }
+
+private:
+  // The parser only ever appends to the innermost open container, so pointers into outer ones stay
+  // valid while a child is open.
+  json* place(json&& value) {
+    if (open_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    // A repeated key overwrites: the last one wins, as with nlohmann's own parser.
+    json& slot = parent[std::move(key_)];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  bool insert(json&& value) {
+    place(std::move(value));
+    return true;
+  }
+
+  bool open(json&& container) {
+    if (open_.size() >= max_depth_)
+      return fail(parse_status::too_deep, 0);
+    open_.push_back(place(std::move(container)));
+    return true;
+  }
+
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+
+  bool fail(parse_status status, std::size_t position) {
+    status_ = status;
+    error_position_ = position;
+    return false;  // stops the parser
+  }
+
+  json& root_;
+  std::size_t max_depth_;
+  std::vector<json*> open_;
+  std::string key_;
+  parse_status status_ = parse_status::ok;
+  std::size_t error_position_ = 0;
+};
+
+/// Parses `text` into `root` unless it is invalid JSON or nests deeper than `max_depth`.
+parse_status parse_bounded(std::string_view text, std::size_t max_depth, json& root,
+                           std::size_t& error_position) {
+  bounded_builder builder{root, max_depth};
+  const bool ok = json::sax_parse(text.data(), text.data() + text.size(), &builder);
+  error_position = builder.error_position();
+  if (!ok && builder.status() == parse_status::ok)
+    return parse_status::bad_json;
+  return builder.status();
+}
+
+// -- field access ------------------------------------------------------------------------------------
+
+std::string quoted(const char* field) {
+  return std::string{"\""} + field + "\"";
+}
+
+/// Reads the fields of one command object and remembers the first problem. Later reads after a
+/// failure return defaults, so command decoders read straight through and check once at the end.
+class field_reader {
+public:
+  field_reader(const json& object, const codec_limits& limits) : object_(object), limits_(limits) {
+    // nop
+  }
+
+  const codec_limits& limits() const { return limits_; }
+
+  /// A required room name.
+  std::string room() {
+    std::string name = required_string("room");
+    if (!is_valid_room_name(name))
+      fail(error_code::invalid_name,
+           "field \"room\" must be 1-64 characters of A-Z, a-z, 0-9, '_', '.' or '-'");
+    return name;
+  }
+
+  std::string required_string(const char* field) {
+    const json* value = find(field);
+    if (value == nullptr) {
+      fail(error_code::missing_field, "missing field " + quoted(field));
+      return {};
+    }
+    return string_value(field, *value);
+  }
+
+  std::optional<std::string> optional_string(const char* field) {
+    const json* value = find(field);
+    if (value == nullptr)
+      return std::nullopt;
+    return string_value(field, *value);
+  }
+
+  /// An optional non-negative integer. Absent is fine; null, negative, fractional and non-numbers
+  /// are not, because silently ignoring them would hide client bugs.
+  std::optional<uint64_t> optional_uint(const char* field) {
+    const json* value = find(field);
+    if (value == nullptr)
+      return std::nullopt;
+    if (!value->is_number_unsigned()) {
+      fail(error_code::bad_field, "field " + quoted(field) + " must be a non-negative integer");
+      return std::nullopt;
+    }
+    return value->get<uint64_t>();
+  }
+
+  /// Records a problem unless an earlier one is already recorded, so that checks on a value that
+  /// failed to read (and came back empty) cannot replace the real reason.
+  void fail(error_code code, std::string message) {
+    if (!error_)
+      error_ = decode_error{code, std::move(message)};
+  }
+
+  /// The decoded command, or the first problem met while reading it.
+  template <class Command>
+  command finish(Command&& cmd) {
+    if (error_)
+      return std::move(*error_);
+    return std::forward<Command>(cmd);
+  }
+
+private:
+  const json* find(const char* field) const {
+    auto it = object_.find(field);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  std::string string_value(const char* field, const json& value) {
+    if (!value.is_string()) {
+      fail(error_code::bad_field, "field " + quoted(field) + " must be a string");
+      return {};
+    }
+    return value.get<std::string>();
+  }
+
+  const json& object_;
+  const codec_limits& limits_;
+  std::optional<decode_error> error_;
+};
+
+// -- commands ----------------------------------------------------------------------------------------
+
+command decode_join(field_reader& in) {
+  join_cmd cmd;
+  cmd.room = in.room();
+  cmd.since = in.optional_uint("since");
+  cmd.epoch = in.optional_uint("epoch");
+  return in.finish(std::move(cmd));
+}
+
+command decode_send(field_reader& in) {
+  send_cmd cmd;
+  cmd.room = in.room();
+  cmd.text = in.required_string("text");
+  if (cmd.text.empty())
+    in.fail(error_code::bad_field, "field \"text\" must not be empty");
+  if (cmd.text.size() > in.limits().max_text_bytes)
+    in.fail(error_code::text_too_long, "field \"text\" is longer than "
+                                         + std::to_string(in.limits().max_text_bytes) + " bytes");
+  cmd.cid = in.optional_string("cid").value_or(std::string{});
+  if (cmd.cid.size() > in.limits().max_cid_bytes)
+    in.fail(error_code::bad_field, "field \"cid\" must be at most "
+                                     + std::to_string(in.limits().max_cid_bytes) + " bytes");
+  return in.finish(std::move(cmd));
+}
+
+command decode_history(field_reader& in) {
+  history_cmd cmd;
+  cmd.room = in.room();
+  cmd.before = in.optional_uint("before");
+  // The room treats before == 0 as "newest", so a literal 0 from a client would silently page the
+  // wrong end of the history instead of the (empty) range it asked for.
+  if (cmd.before == uint64_t{0})
+    in.fail(error_code::bad_field, "field \"before\" must be at least 1");
+  const auto limit = in.optional_uint("limit");
+  if (limit == uint64_t{0})
+    in.fail(error_code::bad_field, "field \"limit\" must be at least 1");
+  // Capped before narrowing, so that a huge limit cannot wrap around to a small one.
+  const uint64_t wanted = limit.value_or(in.limits().default_history_page);
+  cmd.limit = static_cast<uint32_t>(std::min<uint64_t>(wanted, in.limits().max_history_page));
+  return in.finish(std::move(cmd));
+}
+
+command decode_leave(field_reader& in) {
+  return in.finish(leave_cmd{in.room()});
+}
+
+command decode_who(field_reader& in) {
+  return in.finish(who_cmd{in.room()});
+}
+
+command decode_typing(field_reader& in) {
+  return in.finish(typing_cmd{in.room()});
+}
+
+command decode_ping(field_reader& in) {
+  return in.finish(ping_cmd{});
+}
+
+// Always decoded: whether the server honours it ([testing] fault_injection) is the session's call,
+// since the codec knows nothing of configuration beyond its limits.
+command decode_crash_room(field_reader& in) {
+  return in.finish(crash_room_cmd{in.room()});
+}
+
+struct command_decoder {
+  std::string_view type;
+  command (*decode)(field_reader&);
+};
+
+constexpr command_decoder command_decoders[] = {
+  {"join", decode_join},
+  {"send", decode_send},
+  {"history", decode_history},
+  {"leave", decode_leave},
+  {"who", decode_who},
+  {"typing", decode_typing},
+  {"ping", decode_ping},
+  {"crash_room", decode_crash_room},
+};
+
+command decode_command(const json& object, const codec_limits& limits) {
+  auto type = object.find("type");
+  if (type == object.end())
+    return decode_error{error_code::missing_field, "missing field \"type\""};
+  if (!type->is_string())
+    return decode_error{error_code::bad_field, "field \"type\" must be a string"};
+  const auto& name = type->get_ref<const std::string&>();
+  for (const auto& entry : command_decoders) {
+    if (entry.type == name) {
+      field_reader in{object, limits};
+      return entry.decode(in);
+    }
+  }
+  return decode_error{error_code::unknown_type, "field \"type\" names no known command"};
+}
+
+/// Reads "ref" as raw JSON text. Returns an error when present with a type we cannot echo safely.
+std::optional<decode_error> decode_ref(const json& object, const codec_limits& limits, ref_t& ref) {
+  auto it = object.find("ref");
+  if (it == object.end())
+    return std::nullopt;
+  const bool short_string =
+    it->is_string() && it->get_ref<const std::string&>().size() <= limits.max_ref_bytes;
+  if (!short_string && !it->is_number_integer())
+    return decode_error{error_code::bad_field,
+                        "field \"ref\" must be an integer or a string of at most "
+                          + std::to_string(limits.max_ref_bytes) + " bytes"};
+  ref = it->dump();
+  return std::nullopt;
+}
+
+inbound decode_frame(std::string_view text, const codec_limits& limits) {
+  json root;
+  std::size_t error_position = 0;
+  switch (parse_bounded(text, limits.max_depth, root, error_position)) {
+    case parse_status::too_deep:
+      return {decode_error{error_code::too_deep, "JSON nests deeper than "
+                                                   + std::to_string(limits.max_depth) + " levels"},
+              std::nullopt};
+    case parse_status::bad_json:
+      return {decode_error{error_code::bad_json, "frame is not valid JSON (near byte "
+                                                   + std::to_string(error_position) + ")"},
+              std::nullopt};
+    case parse_status::ok:
+      break;
+  }
+  if (!root.is_object())
+    return {decode_error{error_code::bad_json, "frame must be a JSON object"}, std::nullopt};
+  inbound result{ping_cmd{}, std::nullopt};
+  if (auto error = decode_ref(root, limits, result.ref))
+    result.cmd = std::move(*error);
+  else
+    result.cmd = decode_command(root, limits);
+  return result;
+}
+
+// -- encoding ----------------------------------------------------------------------------------------
+
+std::string dump(const out_json& value) {
+  // Replacing invalid UTF-8 keeps a stray byte in a server-side string from turning into an
+  // exception in the middle of a broadcast.
+  return value.dump(-1, ' ', false, out_json::error_handler_t::replace);
+}
+
+/// The JSON value of a raw ref. Refs normally come from decode(); anything else that is not a
+/// plain string or integer is sent as null rather than trusted.
+out_json ref_value(const ref_t& ref) {
+  if (!ref)
+    return nullptr;
+  json parsed;
+  std::size_t ignored = 0;
+  if (parse_bounded(*ref, 0, parsed, ignored) != parse_status::ok)
+    return nullptr;
+  if (parsed.is_string())
+    return parsed.get<std::string>();
+  if (parsed.is_number_unsigned())
+    return parsed.get<uint64_t>();
+  if (parsed.is_number_integer())
+    return parsed.get<int64_t>();
+  return nullptr;
+}
+
+void put_ref(out_json& object, const ref_t& ref) {
+  if (ref)
+    object["ref"] = ref_value(ref);
+}
+
+out_json message_object(const chat_message& msg) {
+  out_json object{{"type", "message"}, {"room", msg.room}, {"id", msg.id},
+                  {"from", msg.from},  {"text", msg.text}, {"ts", msg.ts}};
+  if (!msg.cid.empty())
+    object["cid"] = msg.cid;
+  return object;
+}
+
+out_json message_array(const std::vector<chat_message>& messages) {
+  out_json array = out_json::array();
+  for (const auto& msg : messages)
+    array.push_back(message_object(msg));
+  return array;
+}
+
+} // namespace
+
+// -- public interface --------------------------------------------------------------------------------
+
+const char* to_string(error_code code) {
+  switch (code) {
+    case error_code::bad_json: return "bad_json";
+    case error_code::too_deep: return "too_deep";
+    case error_code::unknown_type: return "unknown_type";
+    case error_code::missing_field: return "missing_field";
+    case error_code::bad_field: return "bad_field";
+    case error_code::invalid_name: return "invalid_name";
+    case error_code::text_too_long: return "text_too_long";
+    case error_code::not_member: return "not_member";
+    case error_code::room_full: return "room_full";
+    case error_code::too_many_rooms: return "too_many_rooms";
+    case error_code::binary_not_supported: return "binary_not_supported";
+    case error_code::rate_limited: return "rate_limited";
+    case error_code::room_unavailable: return "room_unavailable";
+    case error_code::internal: return "internal";
+  }
+  return "internal";  // only reachable through a cast of an out-of-range value
+}
+
+bool is_valid_user_name(std::string_view name) {
+  return is_valid_name(name, 32);
+}
+
+bool is_valid_room_name(std::string_view name) {
+  return is_valid_name(name, 64);
+}
+
+inbound decode(std::string_view text, const codec_limits& limits) {
+  // Parsing reports errors through the SAX handler, so only allocation failure can throw here; the
+  // header promises callers a value either way.
+  try {
+    return decode_frame(text, limits);
+  } catch (const std::exception&) {
+    return {decode_error{error_code::internal, "the server could not decode this frame"}, std::nullopt};
+  }
+}
+
+inbound binary_frame_error() {
+  return {decode_error{error_code::binary_not_supported,
+                       "binary frames are not supported; send JSON text frames"},
+          std::nullopt};
+}
+
+std::string encode(const welcome_event& ev) {
+  return dump(out_json{{"type", "welcome"}, {"user", ev.user}, {"session", ev.session}});
+}
+
+std::string encode(const joined_event& ev) {
+  out_json object{{"type", "joined"},     {"room", ev.room},       {"epoch", ev.epoch},
+                  {"last_id", ev.last_id}, {"members", ev.members}, {"history", message_array(ev.history)}};
+  if (ev.recovered)
+    object["recovered"] = *ev.recovered;
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const left_event& ev) {
+  out_json object{{"type", "left"}, {"room", ev.room}, {"reason", ev.reason}};
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const history_event& ev) {
+  out_json object{{"type", "history"}, {"room", ev.room}, {"messages", message_array(ev.messages)},
+                  {"more", ev.more}};
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const who_event& ev) {
+  out_json object{{"type", "who"}, {"room", ev.room}, {"members", ev.members}};
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const presence_event& ev) {
+  return dump(out_json{{"type", "presence"}, {"room", ev.room}, {"user", ev.user},
+                       {"state", ev.online ? "online" : "offline"}});
+}
+
+std::string encode(const typing_event& ev) {
+  return dump(out_json{{"type", "typing"}, {"room", ev.room}, {"user", ev.user}});
+}
+
+std::string encode(const pong_event& ev) {
+  out_json object{{"type", "pong"}};
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const error_event& ev) {
+  // Unlike replies, errors always carry "ref" so a client can tell "not about any request" (null)
+  // from a missing key.
+  return dump(out_json{{"type", "error"}, {"code", to_string(ev.code)}, {"message", ev.message},
+                       {"ref", ref_value(ev.ref)}});
+}
+
+std::string encode(const chat_message& msg) {
+  return dump(message_object(msg));
+}
+
+} // namespace parley::protocol
