@@ -103,19 +103,42 @@ TEST_CASE("a reconnect within the presence grace shows no offline") {
   bob_again.connect(server.port(), "bob");
   bob_again.join("general");
 
-  // Watch well past the grace: no offline for bob may show up.
+  // Watch well past the grace: neither an offline nor a second online for bob may show up.
   auto until = std::chrono::steady_clock::now() + grace + 1000ms;
   auto is_bob_offline = presence_of("general", "bob", "offline");
+  auto is_bob_online = presence_of("general", "bob", "online");
   while (std::chrono::steady_clock::now() < until) {
     auto left = std::chrono::duration_cast<millis>(until - std::chrono::steady_clock::now());
     auto frame = alice.try_next(std::max(left, millis{1}));
-    if (frame)
+    if (frame) {
       CHECK_MESSAGE(!is_bob_offline(*frame), "offline shown despite a reconnect: " << frame->dump());
+      CHECK_MESSAGE(!is_bob_online(*frame), "second online after a reconnect: " << frame->dump());
+    }
   }
 
   // Control: without a reconnect the same server does show offline, so the silence above meant it.
   bob_again.close();
   alice.next_matching(is_bob_offline, "bob offline after the final close", grace + 3000ms);
+}
+
+TEST_CASE("an explicit leave shows offline at once, without waiting for the grace") {
+  server_process server{with_grace("5s")};
+  ws_client alice;
+  ws_client bob;
+  alice.connect(server.port(), "alice");
+  alice.join("general");
+  bob.connect(server.port(), "bob");
+  bob.join("general");
+  alice.next_matching(presence_of("general", "bob", "online"), "bob online in general");
+
+  auto left_at = std::chrono::steady_clock::now();
+  bob.send_json({{"type", "leave"}, {"room", "general"}, {"ref", "l1"}});
+  auto left = bob.next_of_type("left");
+  CHECK(left.value("room", "") == "general");
+  CHECK(left.value("reason", "") == "left");
+  CHECK(left.value("ref", "") == "l1");
+  alice.next_matching(presence_of("general", "bob", "offline"), "bob offline in general", 2s);
+  CHECK(elapsed_ms(left_at) < 2000);
 }
 
 TEST_CASE("sending the same cid twice yields one message id and one broadcast") {

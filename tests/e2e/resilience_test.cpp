@@ -89,7 +89,7 @@ TEST_CASE("a killed room actor is restarted and chat continues with the same mem
   ws_client bob;
   alice.connect(server.port(), "alice");
   bob.connect(server.port(), "bob");
-  alice.join("general");
+  auto first_join = alice.join("general");
   bob.join("general");
   auto before = alice.say("general", "before the crash", "c-0");
 
@@ -145,6 +145,16 @@ TEST_CASE("a killed room actor is restarted and chat continues with the same mem
   auto who = alice.next_of_type("who");
   CHECK(contains(who["members"], "alice"));
   CHECK(contains(who["members"], "bob"));
+
+  // A restarted room keeps its epoch, ids and history: a newcomer sees all three messages.
+  ws_client carol;
+  carol.connect(server.port(), "carol");
+  auto joined = carol.join("general");
+  CHECK(joined["epoch"] == first_join["epoch"]);
+  CHECK(joined["last_id"] == heard[2]["id"]);
+  REQUIRE_MESSAGE(joined["history"].size() == heard.size(), "history: " << joined["history"].dump());
+  for (std::size_t i = 0; i < heard.size(); ++i)
+    CHECK(joined["history"][i]["id"] == heard[i]["id"]);
 }
 
 TEST_CASE("SIGTERM closes connections with 1001 and the server exits with 0") {
