@@ -25,7 +25,7 @@ app_config::app_config() {
     .add(v.connection.write_timeout, "write_timeout", "a write stuck this long ends it")
     .add(v.connection.rate_per_second, "rate_per_second", "frames per second refill")
     .add(v.connection.rate_burst, "rate_burst", "token bucket size")
-    .add(v.connection.abuse_limit, "abuse_limit", "errors within abuse_window closing with 4002")
+    .add(v.connection.abuse_limit, "abuse_limit", "more errors than this within abuse_window close with 4002")
     .add(v.connection.abuse_window, "abuse_window", "window of abuse_limit")
     .add(v.connection.max_rooms, "max_rooms", "rooms one connection may join");
   opt_group{custom_options_, "protocol"}

@@ -37,7 +37,7 @@ struct connection_settings {
   caf::timespan write_timeout = std::chrono::seconds(10);     ///< a write stuck this long ends it
   double rate_per_second = 20;  ///< token bucket refill, frames per second
   double rate_burst = 40;       ///< token bucket size
-  std::size_t abuse_limit = 20; ///< errors within abuse_window that close with 4002
+  std::size_t abuse_limit = 20; ///< more errors than this within abuse_window close with 4002
   caf::timespan abuse_window = std::chrono::seconds(10);
   std::size_t max_rooms = 50;   ///< rooms one connection may join
 };
