@@ -1,0 +1,500 @@
+// The protocol client (web/parley-client.js) in Node, against a fake WebSocket and fake time:
+// backoff, which close codes end the connection, recovery with since/epoch, resend with the
+// original cid, the offline queue, dedup and the gap event. No server and no browser needed.
+
+import { test, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { ParleyClient, backoffDelay, DEFAULTS, utf8Length } from "../../web/parley-client.js";
+import { FakeClock, FakeWebSocket, scriptedRandom, messageFrame, joinedFrame, settle } from "./lib/fakes.mjs";
+
+const URL_ = "ws://chat.test/ws";
+
+beforeEach(() => FakeWebSocket.reset());
+
+/** A client on fake time and sockets, plus a record of every event it emitted. */
+function harness({ random = scriptedRandom([], 0.5), ...options } = {}) {
+  const clock = new FakeClock();
+  const client = new ParleyClient({ WebSocket: FakeWebSocket, clock, random, ...options });
+  const events = [];
+  for (const type of ["status", "joined", "gap", "message", "presence", "members", "typing", "left", "error", "outbox"]) {
+    client.on(type, (detail) => events.push({ type, ...detail }));
+  }
+  const of = (type) => events.filter((e) => e.type === type);
+  return { client, clock, events, of };
+}
+
+/** Connects and completes the handshake on the first socket. */
+async function connected(h, user = "alice") {
+  const ready = h.client.connect(URL_, user);
+  FakeWebSocket.latest.accept(user);
+  await ready;
+  return FakeWebSocket.latest;
+}
+
+/** Joins `room` on the current socket and answers with `joined`. */
+async function joinRoom(h, room, epoch, lastId, extra = {}) {
+  const joining = h.client.join(room);
+  const ws = FakeWebSocket.latest;
+  const join = ws.sentOf("join").at(-1);
+  assert.equal(join.room, room);
+  ws.receive(joinedFrame(room, epoch, lastId, { ref: join.ref, ...extra }));
+  return joining;
+}
+
+/** Drops the current socket and lets the backoff timer run until a new socket exists. */
+function dropAndReconnect(h, code = 1006) {
+  const before = FakeWebSocket.instances.length;
+  FakeWebSocket.latest.drop(code);
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  assert.equal(FakeWebSocket.instances.length, before + 1, "a new socket after the backoff");
+  return FakeWebSocket.latest;
+}
+
+// -- backoff --------------------------------------------------------------------------------------
+
+test("backoff: the ceiling doubles from 0.5 s and is capped at 20 s", () => {
+  const top = () => 1; // the upper end of random() shows the ceiling itself
+  const ceilings = [0, 1, 2, 3, 4, 5, 6, 7, 12, 40].map((a) => backoffDelay(a, top));
+  assert.deepEqual(ceilings, [500, 1000, 2000, 4000, 8000, 16000, 20000, 20000, 20000, 20000]);
+});
+
+test("backoff: full jitter spreads delays over the whole range [0, ceiling)", () => {
+  for (const attempt of [0, 3, 10]) {
+    const ceiling = Math.min(20000, 500 * 2 ** attempt);
+    assert.equal(backoffDelay(attempt, () => 0), 0, "a delay of zero is possible");
+    const samples = Array.from({ length: 2000 }, () => backoffDelay(attempt, Math.random));
+    assert.ok(samples.every((d) => d >= 0 && d < ceiling), "every delay lies in [0, ceiling)");
+    assert.ok(Math.min(...samples) < ceiling * 0.1, "some delays are near 0 (full, not equal, jitter)");
+    assert.ok(Math.max(...samples) > ceiling * 0.9, "some delays are near the ceiling");
+    const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+    assert.ok(Math.abs(mean - ceiling / 2) < ceiling * 0.06, `mean ${mean} is about half of ${ceiling}`);
+  }
+});
+
+test("reconnect waits exactly random() × ceiling, growing per failed attempt", async () => {
+  const h = harness({ random: scriptedRandom([0.123 /* cid prefix */, 0.5, 0.25, 1, 0.9]) });
+  await connected(h);
+  const expected = [0.5 * 500, 0.25 * 1000, 1 * 2000, 0.9 * 4000];
+  for (const delay of expected) {
+    const count = FakeWebSocket.instances.length;
+    FakeWebSocket.latest.drop(1006); // fails again before any welcome
+    const status = h.of("status").at(-1);
+    assert.equal(status.state, "offline");
+    assert.equal(status.retryInMs, delay);
+    h.clock.advance(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, count, `no attempt before ${delay} ms`);
+    h.clock.advance(1);
+    assert.equal(FakeWebSocket.instances.length, count + 1, `an attempt at ${delay} ms`);
+    assert.equal(h.of("status").at(-1).state, "reconnecting");
+  }
+});
+
+test("backoff resets after a connection was stable for 10 s, not after a short one", async () => {
+  const h = harness({ random: () => 1 }); // delays equal the ceilings
+  await connected(h);
+  // Three quick failures: ceilings 500, 1000, 2000.
+  for (const ceiling of [500, 1000, 2000]) {
+    FakeWebSocket.latest.drop();
+    assert.equal(h.of("status").at(-1).retryInMs, ceiling);
+    h.clock.advance(ceiling);
+  }
+  // A connection that lives only 2 s does not reset: the next ceiling is 4000.
+  FakeWebSocket.latest.accept();
+  h.clock.advance(2000);
+  FakeWebSocket.latest.drop();
+  assert.equal(h.of("status").at(-1).retryInMs, 4000);
+  h.clock.advance(4000);
+  // One that lives 10 s does: back to 500.
+  FakeWebSocket.latest.accept();
+  h.clock.advance(10_000);
+  FakeWebSocket.latest.drop();
+  assert.equal(h.of("status").at(-1).retryInMs, 500);
+});
+
+// -- close codes ----------------------------------------------------------------------------------
+
+for (const [code, reason] of [[4001, "invalid_name"], [4002, "abuse"], [1009, "frame_too_big"], [1000, "normal"]]) {
+  test(`no reconnect after close code ${code} (${reason})`, async () => {
+    const h = harness();
+    const ready = h.client.connect(URL_, "alice");
+    if (code === 4001) {
+      // The server explains before it closes; the connect() promise rejects with the reason.
+      FakeWebSocket.latest.receive({ type: "error", code: "invalid_name", message: "bad name", ref: null });
+      FakeWebSocket.latest.drop(code);
+      await assert.rejects(ready, { code: reason });
+      assert.equal(h.of("error")[0].code, "invalid_name");
+    } else {
+      FakeWebSocket.latest.accept();
+      await ready;
+      FakeWebSocket.latest.drop(code);
+    }
+    h.clock.advance(10 * 60_000);
+    assert.equal(FakeWebSocket.instances.length, 1, "no second socket");
+    assert.equal(h.clock.pendingTimers, 0, "no timer left running");
+    const status = h.of("status").at(-1);
+    assert.equal(status.state, "closed");
+    assert.equal(status.reason, reason);
+    assert.equal(status.code, code);
+  });
+}
+
+for (const code of [1001, 1006, 1011, 4000]) {
+  test(`reconnect after close code ${code}`, async () => {
+    const h = harness();
+    await connected(h);
+    FakeWebSocket.latest.drop(code);
+    assert.equal(h.of("status").at(-1).state, "offline");
+    h.clock.advance(DEFAULTS.backoffBaseMs);
+    assert.equal(FakeWebSocket.instances.length, 2);
+  });
+}
+
+test("close() ends for good and cancels a scheduled reconnect", async () => {
+  const h = harness();
+  await connected(h);
+  FakeWebSocket.latest.drop(1006);
+  h.client.close();
+  h.clock.advance(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+  assert.equal(h.client.state, "closed");
+});
+
+test("a guest keeps the name the server gave it when it reconnects", async () => {
+  const h = harness();
+  const ready = h.client.connect(URL_);
+  assert.equal(new URL(FakeWebSocket.latest.url).searchParams.has("name"), false);
+  FakeWebSocket.latest.accept("guest-3f2a");
+  await ready;
+  const ws = dropAndReconnect(h);
+  assert.equal(new URL(ws.url).searchParams.get("name"), "guest-3f2a");
+});
+
+// -- recovery -------------------------------------------------------------------------------------
+
+test("rejoin sends since = last id seen and the epoch it was seen in, for every room", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 77, 2, { history: [messageFrame("general", 1, "bob", "a"), messageFrame("general", 2, "bob", "b")] });
+  ws.receive(messageFrame("general", 3, "bob", "c"));
+  await joinRoom(h, "empty", 99, 0);
+  assert.equal(ws.sentOf("join")[0].since, undefined, "a first join carries no since");
+  assert.equal(ws.sentOf("join")[0].epoch, undefined);
+
+  const next = dropAndReconnect(h);
+  assert.equal(next.sent.length, 0, "nothing is sent before welcome");
+  next.accept();
+  const joins = next.sentOf("join").map(({ room, since, epoch }) => ({ room, since, epoch }));
+  assert.deepEqual(joins, [
+    { room: "general", since: 3, epoch: 77 },
+    { room: "empty", since: 0, epoch: 99 },
+  ]);
+});
+
+test("joined reports recovered; recovered history is delivered once and replays are dropped", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 2, { history: [messageFrame("general", 1, "bob", "a"), messageFrame("general", 2, "bob", "b")] });
+  ws.receive(messageFrame("general", 2, "bob", "b")); // a duplicate broadcast
+  const next = dropAndReconnect(h);
+  next.accept();
+  const join = next.sentOf("join")[0];
+  // The server replays id 2 (already seen) and the missed 3 and 4.
+  next.receive(joinedFrame("general", 7, 4, {
+    ref: join.ref, recovered: true,
+    history: [messageFrame("general", 2, "bob", "b"), messageFrame("general", 3, "bob", "c"), messageFrame("general", 4, "bob", "d")],
+  }));
+  next.receive(messageFrame("general", 4, "bob", "d")); // and a live duplicate
+  next.receive(messageFrame("general", 5, "bob", "e"));
+  const joined = h.of("joined").at(-1);
+  assert.equal(joined.recovered, true);
+  assert.equal(joined.rejoin, true);
+  assert.deepEqual(joined.history.map((m) => m.id), [3, 4], "only the missed messages");
+  assert.deepEqual(h.of("message").map((m) => m.id), [5], "live duplicates are dropped");
+  assert.equal(h.of("gap").length, 0, "no gap when recovered");
+  assert.equal(h.client.room("general").lastId, 5);
+});
+
+test("gap event when a rejoin answers recovered:false (same epoch: since too old)", async () => {
+  const h = harness();
+  await connected(h);
+  await joinRoom(h, "general", 7, 3);
+  const next = dropAndReconnect(h);
+  next.accept();
+  next.receive(joinedFrame("general", 7, 900, {
+    ref: next.sentOf("join")[0].ref, recovered: false, history: [messageFrame("general", 900, "bob", "new")],
+  }));
+  const gaps = h.of("gap");
+  assert.equal(gaps.length, 1);
+  assert.deepEqual(gaps[0], { type: "gap", room: "general", epoch: 7, previousEpoch: 7, epochChanged: false });
+  assert.equal(h.of("joined").at(-1).recovered, false);
+  assert.equal(h.of("joined").at(-1).reset, false);
+});
+
+test("gap with a new epoch resets ids, so the new epoch's id 1 is not taken for a duplicate", async () => {
+  const h = harness();
+  await connected(h);
+  await joinRoom(h, "general", 7, 1, { history: [messageFrame("general", 1, "bob", "old one")] });
+  const next = dropAndReconnect(h);
+  next.accept();
+  next.receive(joinedFrame("general", 8, 1, {
+    ref: next.sentOf("join")[0].ref, recovered: false, history: [messageFrame("general", 1, "carol", "new one")],
+  }));
+  const gap = h.of("gap")[0];
+  assert.equal(gap.epochChanged, true);
+  assert.equal(gap.previousEpoch, 7);
+  const joined = h.of("joined").at(-1);
+  assert.equal(joined.reset, true);
+  assert.deepEqual(joined.history.map((m) => m.text), ["new one"]);
+  // The next rejoin uses the new epoch.
+  const third = dropAndReconnect(h);
+  third.accept();
+  assert.deepEqual({ since: third.sentOf("join")[0].since, epoch: third.sentOf("join")[0].epoch }, { since: 1, epoch: 8 });
+});
+
+test("no gap event on a first join, even of a room with history", async () => {
+  const h = harness();
+  await connected(h);
+  const joined = await joinRoom(h, "general", 7, 1, { history: [messageFrame("general", 1, "bob", "x")] });
+  assert.equal(joined.recovered, undefined);
+  assert.equal(joined.rejoin, false);
+  assert.equal(h.of("gap").length, 0);
+});
+
+// -- sending --------------------------------------------------------------------------------------
+
+test("send resolves with the server's echo, matched by cid", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const sending = h.client.send("general", "hello");
+  const frame = ws.sentOf("send")[0];
+  assert.equal(frame.text, "hello");
+  assert.match(frame.cid, /^[0-9a-z]{8}-1$/);
+  ws.receive(messageFrame("general", 1, "bob", "not mine", "other-cid"));
+  ws.receive(messageFrame("general", 2, "alice", "hello", frame.cid));
+  const echoed = await sending;
+  assert.equal(echoed.id, 2);
+  assert.equal(echoed.own, true);
+  assert.deepEqual(h.client.pending(), []);
+});
+
+test("unacknowledged messages are resent after reconnect with their original cids, exactly once", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const a = h.client.send("general", "a");
+  const b = h.client.send("general", "b");
+  const c = h.client.send("general", "c");
+  const [ca, cb, cc] = ws.sentOf("send").map((f) => f.cid);
+  ws.receive(messageFrame("general", 1, "alice", "a", ca)); // only a was echoed before the drop
+  assert.equal((await a).id, 1);
+
+  const next = dropAndReconnect(h);
+  next.accept();
+  assert.equal(next.sentOf("send").length, 0, "sends wait for joined (else not_member)");
+  // The server got b before the drop: the recovered history holds its echo.
+  next.receive(joinedFrame("general", 7, 2, {
+    ref: next.sentOf("join")[0].ref, recovered: true, history: [messageFrame("general", 2, "alice", "b", cb)],
+  }));
+  assert.equal((await b).id, 2, "b is acknowledged by the replay");
+  assert.deepEqual(next.sentOf("send").map((f) => [f.text, f.cid]), [["c", cc]], "only c is resent, with its cid");
+  // More frames on the same connection never repeat it.
+  next.receive(messageFrame("general", 3, "bob", "hi"));
+  h.clock.advance(60_000);
+  assert.equal(next.sentOf("send").length, 1);
+  next.receive(messageFrame("general", 4, "alice", "c", cc));
+  assert.equal((await c).id, 4);
+  assert.equal(h.of("message").filter((m) => m.text === "c").length, 1);
+});
+
+test("a message still unacknowledged after two drops is sent once on each connection", async () => {
+  const h = harness();
+  const ws1 = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  h.client.send("general", "stubborn");
+  const cid = ws1.sentOf("send")[0].cid;
+  for (let i = 0; i < 2; i++) {
+    const ws = dropAndReconnect(h);
+    ws.accept();
+    ws.receive(joinedFrame("general", 7, 0, { ref: ws.sentOf("join")[0].ref, recovered: true }));
+    assert.deepEqual(ws.sentOf("send").map((f) => f.cid), [cid]);
+  }
+});
+
+test("messages written while offline are queued and sent after reconnect, exactly once, in order", async () => {
+  const h = harness();
+  await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  FakeWebSocket.latest.drop(1006);
+  const queued = ["one", "two", "three"].map((t) => h.client.send("general", t));
+  assert.deepEqual(h.client.pending("general").map((p) => p.text), ["one", "two", "three"]);
+  assert.deepEqual(h.of("outbox").map((e) => e.state), ["queued", "queued", "queued"]);
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  const ws = FakeWebSocket.latest;
+  ws.accept();
+  ws.receive(joinedFrame("general", 7, 0, { ref: ws.sentOf("join")[0].ref, recovered: true }));
+  const sent = ws.sentOf("send");
+  assert.deepEqual(sent.map((f) => f.text), ["one", "two", "three"]);
+  assert.equal(new Set(sent.map((f) => f.cid)).size, 3);
+  sent.forEach((f, i) => ws.receive(messageFrame("general", i + 1, "alice", f.text, f.cid)));
+  assert.deepEqual((await Promise.all(queued)).map((m) => m.id), [1, 2, 3]);
+  h.clock.advance(60_000);
+  assert.equal(ws.sentOf("send").length, 3, "nothing sent twice");
+});
+
+test("a message sent right after join() waits for joined", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  const joining = h.client.join("general");
+  const sending = h.client.send("general", "early");
+  assert.equal(ws.sentOf("send").length, 0);
+  ws.receive(joinedFrame("general", 7, 0, { ref: ws.sentOf("join")[0].ref }));
+  await joining;
+  assert.equal(ws.sentOf("send").length, 1);
+  ws.receive(messageFrame("general", 1, "alice", "early", ws.sentOf("send")[0].cid));
+  await sending;
+});
+
+test("room_unavailable: the send is retried after a pause with the same cid", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const sending = h.client.send("general", "retry me");
+  const first = ws.sentOf("send")[0];
+  ws.receive({ type: "error", code: "room_unavailable", message: "restarting", ref: first.ref });
+  assert.equal(ws.sentOf("send").length, 1);
+  h.clock.advance(DEFAULTS.retryAfterErrorMs);
+  const second = ws.sentOf("send")[1];
+  assert.equal(second.cid, first.cid);
+  ws.receive(messageFrame("general", 1, "alice", "retry me", first.cid));
+  assert.equal((await sending).id, 1);
+  assert.equal(h.of("error").length, 0, "a retried error is not reported");
+});
+
+test("a send the server refuses for good rejects, and is not resent", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const sending = h.client.send("general", "x");
+  ws.receive({ type: "error", code: "text_too_long", message: "too long", ref: ws.sentOf("send")[0].ref });
+  await assert.rejects(sending, { code: "text_too_long" });
+  const next = dropAndReconnect(h);
+  next.accept();
+  next.receive(joinedFrame("general", 7, 0, { ref: next.sentOf("join")[0].ref, recovered: true }));
+  assert.equal(next.sentOf("send").length, 0);
+});
+
+test("text over max_text_bytes (in UTF-8 bytes) is refused locally, never sent", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  assert.equal(utf8Length("é€😀"), 2 + 3 + 4);
+  await assert.rejects(h.client.send("general", "€".repeat(1366)), { code: "text_too_long" }); // 4098 bytes
+  await assert.rejects(h.client.send("general", ""), { code: "bad_field" });
+  await assert.rejects(h.client.send("nowhere", "hi"), { code: "not_member" });
+  assert.equal(ws.sentOf("send").length, 0);
+});
+
+test("a long offline queue is paced under the server's rate limit", async () => {
+  const h = harness();
+  await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  FakeWebSocket.latest.drop(1006);
+  for (let i = 0; i < 80; i++) h.client.send("general", `m${i}`);
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  const ws = FakeWebSocket.latest;
+  ws.accept();
+  ws.receive(joinedFrame("general", 7, 0, { ref: ws.sentOf("join")[0].ref, recovered: true }));
+  const burst = ws.sentOf("send").length;
+  assert.ok(burst <= 40, `at most the server's burst at once (sent ${burst})`);
+  h.clock.advance(10_000);
+  const sends = ws.sentOf("send");
+  assert.equal(sends.length, 80, "all of them, in the end");
+  assert.deepEqual(sends.map((f) => f.text), Array.from({ length: 80 }, (_, i) => `m${i}`), "in order");
+});
+
+// -- other commands -------------------------------------------------------------------------------
+
+test("typing is throttled to one frame per 1.5 s per room", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  for (let t = 0; t < 4000; t += 100) {
+    h.client.typing("general");
+    h.clock.advance(100);
+  }
+  assert.equal(ws.sentOf("typing").length, 3); // at 0, 1500 and 3000 ms
+});
+
+test("presence and who keep the member list", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"] });
+  ws.receive({ type: "presence", room: "general", user: "carol", state: "online" });
+  ws.receive({ type: "presence", room: "general", user: "bob", state: "offline" });
+  assert.deepEqual(h.client.room("general").members, ["alice", "carol"]);
+  const asking = h.client.who("general");
+  ws.receive({ type: "who", room: "general", members: ["alice", "dave"], ref: ws.sentOf("who")[0].ref });
+  assert.deepEqual(await asking, ["alice", "dave"]);
+  assert.deepEqual(h.of("members").at(-1).members, ["alice", "dave"]);
+});
+
+test("join errors reject the join; room_failed forgets the room", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  const full = h.client.join("busy");
+  ws.receive({ type: "error", code: "room_full", message: "full", ref: ws.sentOf("join")[0].ref });
+  await assert.rejects(full, { code: "room_full" });
+  assert.deepEqual(h.client.rooms, []);
+  await joinRoom(h, "fragile", 7, 0);
+  ws.receive({ type: "left", room: "fragile", reason: "room_failed" });
+  assert.deepEqual(h.client.rooms, []);
+  assert.equal(h.of("left").at(-1).reason, "room_failed");
+  const next = dropAndReconnect(h);
+  next.accept();
+  assert.equal(next.sentOf("join").length, 0, "a failed room is not rejoined");
+});
+
+test("loadOlder pages below the oldest message and drops ones already delivered", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 12, { history: [10, 11, 12].map((id) => messageFrame("general", id, "bob", `m${id}`)) });
+  assert.equal(h.client.room("general").hasOlder, true);
+  const loading = h.client.loadOlder("general", 5);
+  const req = ws.sentOf("history")[0];
+  assert.deepEqual({ before: req.before, limit: req.limit }, { before: 10, limit: 5 });
+  ws.receive({ type: "history", room: "general", ref: req.ref, more: true,
+    messages: [5, 6, 7, 8, 9, 10].map((id) => messageFrame("general", id, "bob", `m${id}`)) });
+  const page = await loading;
+  assert.deepEqual(page.messages.map((m) => m.id), [5, 6, 7, 8, 9]);
+  assert.equal(page.more, true);
+  assert.equal(h.client.room("general").oldestId, 5);
+});
+
+test("heartbeat: a connection that does not answer a ping is dropped and reconnected", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  ws.autoPong = false;
+  h.clock.advance(DEFAULTS.heartbeatMs);
+  const ping = ws.sentOf("ping")[0];
+  assert.ok(ping, "a ping after the heartbeat interval");
+  ws.receive({ type: "pong", ref: ping.ref });
+  h.clock.advance(DEFAULTS.heartbeatMs);
+  assert.equal(ws.sentOf("ping").length, 2, "answered pings keep the heartbeat going");
+  h.clock.advance(DEFAULTS.heartbeatTimeoutMs);
+  assert.ok(ws.closedByClient, "the silent socket is closed");
+  assert.equal(h.client.state, "offline");
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  assert.equal(FakeWebSocket.instances.length, 2);
+});
+
+test("requests pending when the connection drops reject with 'disconnected'", async () => {
+  const h = harness();
+  await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const asking = h.client.who("general");
+  FakeWebSocket.latest.drop(1006);
+  await assert.rejects(asking, { code: "disconnected" });
+  await assert.rejects(h.client.who("general"), { code: "offline" });
+  await settle();
+});

@@ -1,0 +1,130 @@
+// Test doubles for the protocol client: a clock whose time only moves when a test says so, a
+// scripted random source, and a WebSocket whose "server side" the test plays by hand.
+
+/** Timers that fire only inside advance(), in due-time order, with `now()` moving along. */
+export class FakeClock {
+  #now = 1_000_000;
+  #timers = new Map();
+  #nextId = 1;
+
+  now = () => this.#now;
+
+  setTimeout = (fn, ms = 0) => {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn, id });
+    return id;
+  };
+
+  clearTimeout = (id) => {
+    this.#timers.delete(id);
+  };
+
+  /** Moves time forward by `ms`, running every timer that comes due (also ones set meanwhile). */
+  advance(ms) {
+    const end = this.#now + ms;
+    for (;;) {
+      let next = null;
+      for (const t of this.#timers.values()) {
+        if (t.at <= end && (!next || t.at < next.at || (t.at === next.at && t.id < next.id))) next = t;
+      }
+      if (!next) break;
+      this.#timers.delete(next.id);
+      this.#now = next.at;
+      next.fn();
+    }
+    this.#now = end;
+  }
+
+  get pendingTimers() {
+    return this.#timers.size;
+  }
+}
+
+/** random() returning the given values in turn, then `fallback` forever. */
+export function scriptedRandom(values = [], fallback = 0.5) {
+  const queue = [...values];
+  return () => (queue.length ? queue.shift() : fallback);
+}
+
+/**
+ * A WebSocket stand-in. Every instance lands in `FakeWebSocket.instances`; tests open it, feed it
+ * server frames and read what the client sent (parsed) from `sent`.
+ */
+export class FakeWebSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static instances = [];
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = FakeWebSocket.CONNECTING;
+    this.sent = [];
+    this.closedByClient = null;
+    // Like the real server, answer application pings, so that tests advancing time by minutes
+    // do not trip the client's heartbeat. Tests of the heartbeat turn this off.
+    this.autoPong = true;
+    this.onopen = this.onmessage = this.onclose = this.onerror = null;
+    FakeWebSocket.instances.push(this);
+  }
+
+  send(data) {
+    if (this.readyState !== FakeWebSocket.OPEN) throw new Error("send on a socket that is not open");
+    const frame = JSON.parse(data);
+    this.sent.push(frame);
+    if (frame.type === "ping" && this.autoPong) this.receive({ type: "pong", ref: frame.ref });
+  }
+
+  close(code = 1000, reason = "") {
+    this.closedByClient = { code, reason };
+    this.readyState = FakeWebSocket.CLOSED;
+  }
+
+  // -- the server's side -------------------------------------------------------------------------
+
+  /** Opens the socket and sends `welcome`, as the server does first on every connection. */
+  accept(user = "alice", session = "s1") {
+    this.readyState = FakeWebSocket.OPEN;
+    this.onopen?.({});
+    this.receive({ type: "welcome", user, session });
+  }
+
+  receive(frame) {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+
+  /** The connection ends with `code` (1006: dropped without a close frame). */
+  drop(code = 1006, reason = "") {
+    this.readyState = FakeWebSocket.CLOSED;
+    this.onclose?.({ code, reason, wasClean: code !== 1006 });
+  }
+
+  /** Sent frames of one type. */
+  sentOf(type) {
+    return this.sent.filter((f) => f.type === type);
+  }
+
+  static reset() {
+    FakeWebSocket.instances = [];
+  }
+
+  static get latest() {
+    return FakeWebSocket.instances[FakeWebSocket.instances.length - 1];
+  }
+}
+
+/** A message frame as the server would broadcast it. */
+export function messageFrame(room, id, from, text, cid) {
+  const m = { type: "message", room, id, from, text, ts: 1_700_000_000_000 + id };
+  if (cid) m.cid = cid;
+  return m;
+}
+
+/** A joined frame; `extra` may set history, recovered, members, ref. */
+export function joinedFrame(room, epoch, lastId, extra = {}) {
+  return { type: "joined", room, epoch, last_id: lastId, members: ["alice"], history: [], ...extra };
+}
+
+/** Lets pending promise callbacks run. */
+export const settle = () => new Promise((resolve) => setImmediate(resolve));

@@ -1,0 +1,787 @@
+// Parley protocol v1 client (docs/protocol.md). No DOM: it runs in browsers and in Node 20 alike.
+// Everything that touches the outside world (WebSocket, clock, randomness) is injectable, so the
+// reconnect and recovery logic can be tested with fakes and fake time.
+//
+// What it does for its user:
+// - keeps one WebSocket open, reconnecting with exponential backoff and full jitter, except after
+//   the close codes that say "do not reconnect";
+// - remembers every joined room with the last message id and epoch seen, and rejoins with
+//   `since`/`epoch` after a reconnect, so missed messages are replayed by the server;
+// - gives every sent message a unique `cid`, keeps it until the server echoes it back, and resends
+//   it with the same cid after a reconnect (the server deduplicates by user + cid);
+// - queues messages written while offline and sends them once connected, exactly once;
+// - drops messages it has already delivered (same room, epoch and id), so replays never show twice.
+
+/** Close codes after which reconnecting would only repeat the failure (docs/protocol.md). */
+export const FINAL_CLOSE_CODES = new Map([
+  [1000, "normal"],        // the server closed on purpose
+  [1009, "frame_too_big"], // resending the same frame would be refused again
+  [4001, "invalid_name"],  // the same name would be refused again
+  [4002, "abuse"],         // the server asked us to stop
+]);
+
+/** Errors after which the same frame may simply be sent again a little later. */
+const RETRYABLE_ERRORS = new Set(["room_unavailable", "rate_limited", "internal"]);
+
+export const DEFAULTS = Object.freeze({
+  backoffBaseMs: 500,        // first retry waits up to 0.5 s ...
+  backoffCapMs: 20_000,      // ... doubling up to at most 20 s
+  stableAfterMs: 10_000,     // a connection that lived this long resets the backoff
+  retryAfterErrorMs: 1_000,  // wait before resending a frame the server could not take right now
+  typingThrottleMs: 1_500,   // the server relays one typing per 2 s anyway
+  heartbeatMs: 25_000,       // application ping to notice half-open connections ...
+  heartbeatTimeoutMs: 10_000, // ... which are dropped when no pong comes back in time
+  maxTextBytes: 4096,        // [protocol] max_text_bytes: refuse locally what the server refuses
+  maxFrameBytes: 65_536,     // [connection] max_frame_bytes: a larger frame would close with 1009
+  rateBurst: 30,             // stay under the server's token bucket (40 burst, 20/s) so that a
+  ratePerSecond: 15,         // flush of a long offline queue never earns rate_limited errors
+});
+
+/**
+ * The backoff delay before reconnect attempt `attempt` (0-based): full jitter, i.e. uniformly
+ * random between 0 and the capped exponential. Spreading retries over the whole range keeps a
+ * crowd of clients from reconnecting in lockstep after a server restart.
+ */
+export function backoffDelay(attempt, random, { backoffBaseMs, backoffCapMs } = DEFAULTS) {
+  const ceiling = Math.min(backoffCapMs, backoffBaseMs * 2 ** attempt);
+  return random() * ceiling;
+}
+
+/** Byte length of a string in UTF-8, which is what the server's limits count. */
+export function utf8Length(text) {
+  let bytes = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0);
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+/** An Error with a stable `code`, like the server's error codes. */
+export class ParleyError extends Error {
+  constructor(code, message) {
+    super(message ?? code);
+    this.name = "ParleyError";
+    this.code = code;
+  }
+}
+
+/** The smallest event emitter that works the same in browsers and Node. */
+class Emitter {
+  #listeners = new Map();
+
+  /** Calls `listener(detail)` for every `type` event. Returns a function that unsubscribes. */
+  on(type, listener) {
+    if (!this.#listeners.has(type)) this.#listeners.set(type, new Set());
+    this.#listeners.get(type).add(listener);
+    return () => this.off(type, listener);
+  }
+
+  off(type, listener) {
+    this.#listeners.get(type)?.delete(listener);
+  }
+
+  emit(type, detail) {
+    for (const listener of [...(this.#listeners.get(type) ?? [])]) {
+      try {
+        listener(detail);
+      } catch (err) {
+        // One broken listener must not break the protocol state machine.
+        queueMicrotask(() => { throw err; });
+      }
+    }
+  }
+}
+
+/**
+ * A token bucket in front of the socket. The server drops frames beyond its own bucket and counts
+ * each refusal toward its abuse limit, so a client that flushes a long offline queue at once could
+ * get itself disconnected. Pacing here is cheaper than learning it from errors.
+ */
+class RateGate {
+  constructor(burst, perSecond, now) {
+    this.burst = burst;
+    this.perMs = perSecond / 1000;
+    this.now = now;
+    this.tokens = burst;
+    this.updatedAt = now();
+  }
+
+  #refill() {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + (t - this.updatedAt) * this.perMs);
+    this.updatedAt = t;
+  }
+
+  trySpend() {
+    this.#refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until the next token. */
+  wait() {
+    this.#refill();
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.perMs);
+  }
+}
+
+const systemClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (id) => globalThis.clearTimeout(id),
+};
+
+const OPEN = 1; // WebSocket.OPEN, without relying on the constructor having the static
+
+/**
+ * Client events (subscribe with `client.on(type, listener)`):
+ * - `status`   {state, reason?, code?, attempt?, retryInMs?}; state is one of
+ *              connecting | open | reconnecting | offline | closed
+ * - `welcome`  {user, session}
+ * - `joined`   {room, epoch, lastId, members, history, recovered, rejoin, reset}
+ * - `gap`      {room, epoch, previousEpoch, epochChanged}: a rejoin answered recovered:false
+ * - `message`  {room, id, from, text, ts, cid?, own}: a new message, never one delivered before
+ * - `members`  {room, members}: the room's member list changed
+ * - `presence` {room, user, online}
+ * - `typing`   {room, user}
+ * - `left`     {room, reason}: "left" or "room_failed"
+ * - `outbox`   {room, cid, text, state}: state queued | sent | acked | failed
+ * - `error`    {code, message, ref?, room?}
+ */
+export class ParleyClient extends Emitter {
+  #WebSocket;
+  #clock;
+  #random;
+  #opts;
+
+  #baseUrl = null;
+  #socket = null;
+  #serial = 0;            // increments per socket; frames transmitted on older sockets are void
+  #state = "idle";
+  #attempt = 0;           // reconnect attempts since the last stable connection
+  #openedAt = 0;
+  #retryTimer = null;
+  #retryAt = 0;
+  #heartbeatTimer = null;
+  #pumpTimer = null;
+  #gate;
+  #wire = [];             // frames waiting for the rate gate, on the current socket only
+  #nextRef = 1;
+  #requests = new Map();  // ref -> {kind, room, resolve, reject, entry?}
+  #rooms = new Map();     // name -> room record (see #roomRecord)
+  #outbox = [];           // unacknowledged sends, oldest first
+  #cidPrefix;
+  #cidCounter = 0;
+  #lastTyping = new Map(); // room -> time the last typing frame went out
+  #welcomeWaiters = [];
+
+  /** The user name the server gave this connection (from `welcome`), or null before that. */
+  user = null;
+  /** The opaque id of the current connection, useful in bug reports. */
+  session = null;
+
+  /**
+   * @param {object} [options]
+   * @param {Function} [options.WebSocket] constructor; defaults to globalThis.WebSocket
+   * @param {{now(): number, setTimeout: Function, clearTimeout: Function}} [options.clock]
+   * @param {() => number} [options.random] uniform in [0, 1)
+   * plus any key of DEFAULTS.
+   */
+  constructor({ WebSocket, clock, random, ...tuning } = {}) {
+    super();
+    this.#WebSocket = WebSocket ?? globalThis.WebSocket;
+    if (typeof this.#WebSocket !== "function") {
+      throw new TypeError("ParleyClient needs a WebSocket implementation (options.WebSocket)");
+    }
+    this.#clock = clock ?? systemClock;
+    this.#random = random ?? Math.random;
+    this.#opts = { ...DEFAULTS, ...tuning };
+    this.#gate = new RateGate(this.#opts.rateBurst, this.#opts.ratePerSecond, () => this.#clock.now());
+    // A random prefix makes cids unique across tabs and page loads of the same user, which matters
+    // because the server deduplicates by (user, cid) for as long as the room holds the message.
+    this.#cidPrefix = Math.floor(this.#random() * 36 ** 8).toString(36).padStart(8, "0");
+  }
+
+  // -- public state ------------------------------------------------------------------------------
+
+  /** connecting | open | reconnecting | offline | closed (or idle before connect()) */
+  get state() { return this.#state; }
+
+  /** Names of the rooms this client is in (or will rejoin), in join order. */
+  get rooms() { return [...this.#rooms.keys()]; }
+
+  /** A snapshot of what the client knows about a room, or undefined. */
+  room(name) {
+    const r = this.#rooms.get(name);
+    if (!r) return undefined;
+    return {
+      name, joined: r.joined, epoch: r.epoch, lastId: r.lastId, oldestId: r.oldestId,
+      hasOlder: r.hasOlder, members: [...r.members].sort(),
+    };
+  }
+
+  /** Messages sent but not yet echoed by the server, oldest first. */
+  pending(room) {
+    return this.#outbox.filter((e) => room === undefined || e.room === room)
+      .map(({ room: r, cid, text }) => ({ room: r, cid, text }));
+  }
+
+  /** When the next reconnect attempt is due (clock time), or 0 when none is scheduled. */
+  get retryAt() { return this.#retryTimer ? this.#retryAt : 0; }
+
+  // -- connection --------------------------------------------------------------------------------
+
+  /**
+   * Connects to `url` (e.g. "ws://host:8080/ws") as `name` (omit it for a guest name). Resolves
+   * with {user, session} at the first `welcome`; rejects if the server refuses for good (for
+   * example 4001 invalid_name). Reconnects on its own after that.
+   */
+  connect(url, name) {
+    if (this.#baseUrl) throw new Error("already connected; call close() first");
+    const u = new URL(url);
+    if (name) u.searchParams.set("name", name);
+    this.#baseUrl = u;
+    const ready = new Promise((resolve, reject) => this.#welcomeWaiters.push({ resolve, reject }));
+    this.#setState("connecting");
+    this.#open();
+    return ready;
+  }
+
+  /** Closes for good: no reconnect. Unsent messages are dropped (their promises reject). */
+  close() {
+    this.#finish("client", 1000);
+  }
+
+  /** Skips the wait of a scheduled reconnect (e.g. when the browser says it is online again). */
+  reconnectNow() {
+    if (!this.#retryTimer) return;
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#reconnect();
+  }
+
+  #open() {
+    const serial = ++this.#serial;
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#baseUrl.toString());
+    } catch (err) {
+      // A malformed URL or a blocked port throws synchronously; treat it as a failed attempt.
+      this.emit("error", { code: "connect_failed", message: String(err?.message ?? err) });
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#socket = ws;
+    const mine = () => this.#socket === ws && this.#serial === serial;
+    ws.onmessage = (ev) => { if (mine()) this.#onFrame(ev.data); };
+    ws.onclose = (ev) => { if (mine()) this.#onClose(ev.code, ev.reason); };
+    // Errors are always followed by close; nothing to do here but keep the default from logging.
+    ws.onerror = () => {};
+    ws.onopen = () => {};
+  }
+
+  #onClose(code, reason) {
+    this.#detach(false);
+    const final = FINAL_CLOSE_CODES.get(code);
+    if (final) {
+      this.#finish(final, code, reason);
+      return;
+    }
+    if (this.#openedAt && this.#clock.now() - this.#openedAt >= this.#opts.stableAfterMs) {
+      this.#attempt = 0;
+    }
+    this.#openedAt = 0;
+    this.#scheduleReconnect(code, reason);
+  }
+
+  /** Forgets the current socket and everything that was in flight on it. */
+  #detach(closeIt, code = 1000, reason = "") {
+    const ws = this.#socket;
+    this.#socket = null;
+    this.#serial++;
+    if (ws) {
+      ws.onmessage = ws.onclose = ws.onerror = ws.onopen = null;
+      if (closeIt) {
+        try { ws.close(code, reason); } catch { /* already closing */ }
+      }
+    }
+    this.#clock.clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = null;
+    this.#clock.clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = null;
+    this.#wire = [];
+    for (const r of this.#rooms.values()) r.joined = false;
+    // Replies to these refs can never arrive now. Joins are not lost: they are repeated on the
+    // next connection and their waiters stay with the room.
+    for (const [ref, req] of this.#requests) {
+      if (req.kind !== "join" && req.kind !== "send") req.reject(new ParleyError("disconnected", "connection lost"));
+      this.#requests.delete(ref);
+    }
+  }
+
+  #scheduleReconnect(code, reason) {
+    const delay = backoffDelay(this.#attempt, this.#random, this.#opts);
+    this.#attempt++;
+    this.#retryAt = this.#clock.now() + delay;
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = null;
+      this.#reconnect();
+    }, delay);
+    this.#setState("offline", { code, reason, attempt: this.#attempt, retryInMs: delay });
+  }
+
+  #reconnect() {
+    this.#setState("reconnecting", { attempt: this.#attempt });
+    this.#open();
+  }
+
+  #finish(reason, code, message) {
+    if (this.#state === "closed") return;
+    this.#detach(true, 1000, "bye");
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    const err = new ParleyError(reason, `connection closed: ${reason}${message ? ` (${message})` : ""}`);
+    for (const w of this.#welcomeWaiters.splice(0)) w.reject(err);
+    for (const r of this.#rooms.values()) for (const w of r.waiters.splice(0)) w.reject(err);
+    this.#dropOutbox(() => true, err);
+    // Closed means done: forget rooms and the URL so that connect() starts afresh (for example
+    // with another name after invalid_name).
+    this.#rooms.clear();
+    this.#baseUrl = null;
+    this.#attempt = 0;
+    this.#setState("closed", { reason, code });
+  }
+
+  #setState(state, extra = {}) {
+    this.#state = state;
+    this.emit("status", { state, ...extra });
+  }
+
+  #armHeartbeat() {
+    this.#clock.clearTimeout(this.#heartbeatTimer);
+    const serial = this.#serial;
+    this.#heartbeatTimer = this.#clock.setTimeout(() => {
+      if (serial !== this.#serial) return;
+      const ref = this.#ref();
+      let answered = false;
+      this.#requests.set(ref, {
+        kind: "ping",
+        resolve: () => { answered = true; this.#armHeartbeat(); },
+        reject: () => {},
+      });
+      this.#transmit({ type: "ping", ref });
+      this.#heartbeatTimer = this.#clock.setTimeout(() => {
+        if (answered || serial !== this.#serial) return;
+        // No pong: the connection is half-open (e.g. a laptop woke up on another network).
+        // Waiting for the browser to notice can take minutes; drop it and reconnect now.
+        this.#detach(true, 4000, "heartbeat timeout");
+        this.#openedAt = 0;
+        this.#scheduleReconnect(1006, "heartbeat timeout");
+      }, this.#opts.heartbeatTimeoutMs);
+    }, this.#opts.heartbeatMs);
+  }
+
+  // -- sending frames ----------------------------------------------------------------------------
+
+  #ref() { return this.#nextRef++; }
+
+  /** Queues a frame for the current socket; returns false when there is no open connection. */
+  #transmit(frame) {
+    if (this.#state !== "open" || !this.#socket) return false;
+    this.#wire.push(JSON.stringify(frame));
+    this.#pump();
+    return true;
+  }
+
+  #pump() {
+    this.#pumpTimer = null;
+    while (this.#wire.length && this.#socket?.readyState === OPEN) {
+      if (!this.#gate.trySpend()) {
+        this.#pumpTimer = this.#clock.setTimeout(() => this.#pump(), this.#gate.wait());
+        return;
+      }
+      this.#socket.send(this.#wire.shift());
+    }
+  }
+
+  // -- commands ----------------------------------------------------------------------------------
+
+  /**
+   * Joins `room` (or just waits for it, if already joining). Resolves with the `joined` detail.
+   * The room is remembered: it is rejoined after every reconnect until leave().
+   */
+  join(room) {
+    let r = this.#rooms.get(room);
+    if (r?.joined) return Promise.resolve(r.lastJoined);
+    if (!r) {
+      r = this.#roomRecord();
+      this.#rooms.set(room, r);
+    }
+    const done = new Promise((resolve, reject) => r.waiters.push({ resolve, reject }));
+    if (!r.joining) this.#sendJoin(room, r);
+    return done;
+  }
+
+  #roomRecord() {
+    return {
+      joined: false, joining: false, epoch: undefined, lastId: 0, oldestId: 0, hasOlder: false,
+      members: new Set(), seen: new Set(), waiters: [], lastJoined: null,
+    };
+  }
+
+  #sendJoin(room, r) {
+    const frame = { type: "join", room, ref: this.#ref() };
+    // `since` only means something together with the epoch it was seen in.
+    if (r.epoch !== undefined) {
+      frame.since = r.lastId;
+      frame.epoch = r.epoch;
+    }
+    if (this.#transmit(frame)) {
+      r.joining = true;
+      this.#requests.set(frame.ref, { kind: "join", room });
+    }
+  }
+
+  /** Leaves `room` and forgets it; its unsent messages are dropped. */
+  async leave(room) {
+    const r = this.#rooms.get(room);
+    if (!r) return;
+    this.#rooms.delete(room);
+    const err = new ParleyError("left", `left ${room}`);
+    for (const w of r.waiters.splice(0)) w.reject(err);
+    this.#dropOutbox((e) => e.room === room, err);
+    // A join still in flight will complete on the server first (frames are handled in order), so
+    // it needs the leave as much as a completed one.
+    if (!r.joined && !r.joining) return;
+    // Not waiting for the reply would race a quick re-join of the same room.
+    await this.#request({ type: "leave", room }).catch(() => {});
+  }
+
+  /**
+   * Sends `text` to `room`. Resolves with the message once the server has broadcast it (its echo,
+   * matched by cid). While offline, the message waits and goes out after the reconnect.
+   */
+  send(room, text) {
+    if (typeof text !== "string" || text.length === 0) {
+      return Promise.reject(new ParleyError("bad_field", "text must be a non-empty string"));
+    }
+    if (utf8Length(text) > this.#opts.maxTextBytes) {
+      return Promise.reject(new ParleyError("text_too_long", `text is longer than ${this.#opts.maxTextBytes} bytes`));
+    }
+    if (!this.#rooms.has(room)) {
+      return Promise.reject(new ParleyError("not_member", `join ${room} first`));
+    }
+    const cid = `${this.#cidPrefix}-${++this.#cidCounter}`;
+    const probe = JSON.stringify({ type: "send", room, text, cid, ref: 2 ** 53 });
+    if (utf8Length(probe) > this.#opts.maxFrameBytes) {
+      // The server would close the connection with 1009 and we must not send it again.
+      return Promise.reject(new ParleyError("frame_too_big", "message is too large for one frame"));
+    }
+    return new Promise((resolve, reject) => {
+      const entry = { room, text, cid, resolve, reject, sentOn: -1, retryTimer: null };
+      this.#outbox.push(entry);
+      this.emit("outbox", { room, cid, text, state: "queued" });
+      this.#flushOutbox(room);
+    });
+  }
+
+  /** Transmits every waiting message of `room` that has not gone out on the current socket. */
+  #flushOutbox(room) {
+    const r = this.#rooms.get(room);
+    if (!r?.joined) return;
+    for (const e of this.#outbox) {
+      if (e.room !== room || e.sentOn === this.#serial || e.retryTimer) continue;
+      const ref = this.#ref();
+      if (!this.#transmit({ type: "send", room, text: e.text, cid: e.cid, ref })) return;
+      e.sentOn = this.#serial;
+      this.#requests.set(ref, { kind: "send", room, entry: e });
+      this.emit("outbox", { room, cid: e.cid, text: e.text, state: "sent" });
+    }
+  }
+
+  #dropOutbox(predicate, err) {
+    this.#outbox = this.#outbox.filter((e) => {
+      if (!predicate(e)) return true;
+      this.#clock.clearTimeout(e.retryTimer);
+      e.reject(err);
+      this.emit("outbox", { room: e.room, cid: e.cid, text: e.text, state: "failed", reason: err.code });
+      return false;
+    });
+  }
+
+  /** Raw `history` request: messages with id < before (newest when omitted), oldest first. */
+  history(room, before, limit) {
+    const frame = { type: "history", room };
+    if (before !== undefined) frame.before = before;
+    if (limit !== undefined) frame.limit = limit;
+    return this.#request(frame).then((reply) => ({
+      room, more: reply.more, messages: reply.messages.map((m) => this.#toMessage(m)),
+    }));
+  }
+
+  /**
+   * The page of messages older than the oldest one this client has for `room`. Returns only
+   * messages not delivered before, oldest first, and whether even older ones exist.
+   */
+  async loadOlder(room, limit = 50) {
+    const r = this.#rooms.get(room);
+    if (!r) throw new ParleyError("not_member", `join ${room} first`);
+    // With an empty history on join (history_on_join=0) page below the newest id instead.
+    const before = r.oldestId || (r.lastId ? r.lastId + 1 : 0);
+    if (before <= 1) return { room, messages: [], more: false };
+    const epoch = r.epoch;
+    const page = await this.history(room, before, limit);
+    if (r.epoch !== epoch) return { room, messages: [], more: r.hasOlder }; // reset meanwhile
+    const fresh = page.messages.filter((m) => this.#remember(r, m));
+    r.hasOlder = page.more;
+    return { room, messages: fresh, more: page.more };
+  }
+
+  /** Who is in `room` now. Also refreshes the member list (a `members` event follows). */
+  async who(room) {
+    const reply = await this.#request({ type: "who", room });
+    this.#setMembers(room, reply.members);
+    return reply.members;
+  }
+
+  /** Tells the room this user is typing; throttled, so call it on every keystroke. */
+  typing(room) {
+    const r = this.#rooms.get(room);
+    if (!r?.joined) return false;
+    const now = this.#clock.now();
+    const last = this.#lastTyping.get(room);
+    if (last !== undefined && now - last < this.#opts.typingThrottleMs) return false;
+    // A typing indicator is worth nothing late: never queue it behind the rate gate.
+    if (this.#wire.length) return false;
+    this.#lastTyping.set(room, now);
+    return this.#transmit({ type: "typing", room });
+  }
+
+  /** Measures the round trip to the server in milliseconds. */
+  async ping() {
+    const start = this.#clock.now();
+    await this.#request({ type: "ping" });
+    return this.#clock.now() - start;
+  }
+
+  #request(frame) {
+    return new Promise((resolve, reject) => {
+      const ref = this.#ref();
+      if (!this.#transmit({ ...frame, ref })) {
+        reject(new ParleyError("offline", "not connected"));
+        return;
+      }
+      this.#requests.set(ref, { kind: frame.type, room: frame.room, resolve, reject });
+    });
+  }
+
+  // -- receiving frames --------------------------------------------------------------------------
+
+  #onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      this.emit("error", { code: "bad_frame", message: "the server sent something that is not JSON" });
+      return;
+    }
+    switch (frame.type) {
+      case "welcome": return this.#onWelcome(frame);
+      case "joined": return this.#onJoined(frame);
+      case "message": return this.#onMessage(frame);
+      case "presence": return this.#onPresence(frame);
+      case "typing": return this.#rooms.has(frame.room) && this.emit("typing", { room: frame.room, user: frame.user });
+      case "left": return this.#onLeft(frame);
+      case "error": return this.#onError(frame);
+      case "history":
+      case "who":
+      case "pong": {
+        const req = this.#requests.get(frame.ref);
+        if (req) {
+          this.#requests.delete(frame.ref);
+          req.resolve(frame);
+        }
+        return;
+      }
+      default:
+        return; // newer server, unknown broadcast: ignore, as the protocol asks of both sides
+    }
+  }
+
+  #onWelcome(frame) {
+    this.user = frame.user;
+    this.session = frame.session;
+    // Keep the same name on reconnect, even a generated guest name: presence and cid dedup are
+    // per user name.
+    this.#baseUrl.searchParams.set("name", frame.user);
+    this.#openedAt = this.#clock.now();
+    this.#setState("open", { user: frame.user, session: frame.session });
+    this.emit("welcome", { user: frame.user, session: frame.session });
+    for (const w of this.#welcomeWaiters.splice(0)) w.resolve({ user: frame.user, session: frame.session });
+    for (const [name, r] of this.#rooms) {
+      r.joining = false;
+      this.#sendJoin(name, r);
+    }
+    this.#armHeartbeat();
+  }
+
+  #onJoined(frame) {
+    const room = frame.room;
+    if (frame.ref !== undefined) this.#requests.delete(frame.ref);
+    const r = this.#rooms.get(room);
+    if (!r) return; // left meanwhile
+    const rejoin = r.epoch !== undefined;
+    const previousEpoch = r.epoch;
+    const epochChanged = rejoin && previousEpoch !== frame.epoch;
+    if (epochChanged) {
+      // A new epoch restarts ids: what we saw before cannot be compared with what comes now.
+      r.seen.clear();
+      r.lastId = 0;
+      r.oldestId = 0;
+    }
+    r.epoch = frame.epoch;
+    r.joined = true;
+    r.joining = false;
+    const history = frame.history.map((m) => this.#toMessage(m)).filter((m) => this.#remember(r, m));
+    if (frame.last_id > r.lastId) r.lastId = frame.last_id;
+    if (!rejoin || epochChanged || frame.recovered === false) {
+      r.hasOlder = r.oldestId > 1;
+    }
+    const detail = {
+      room, epoch: frame.epoch, lastId: frame.last_id, members: [...frame.members], history,
+      recovered: frame.recovered, rejoin, reset: epochChanged,
+    };
+    r.lastJoined = detail;
+    this.#setMembers(room, frame.members, false);
+    this.emit("joined", detail);
+    if (frame.recovered === false) {
+      this.emit("gap", { room, epoch: frame.epoch, previousEpoch, epochChanged });
+    }
+    for (const w of r.waiters.splice(0)) w.resolve(detail);
+    this.#flushOutbox(room);
+  }
+
+  /**
+   * Marks a message as delivered; returns false if it was delivered before. Also settles our own
+   * unacknowledged send with the same cid, wherever the echo came from (live, replayed on rejoin,
+   * or a history page).
+   */
+  #remember(r, m) {
+    if (m.own && m.cid) this.#acknowledge(m);
+    if (r.seen.has(m.id)) return false;
+    r.seen.add(m.id);
+    if (r.oldestId === 0 || m.id < r.oldestId) r.oldestId = m.id;
+    return true;
+  }
+
+  #acknowledge(m) {
+    const i = this.#outbox.findIndex((e) => e.cid === m.cid && e.room === m.room);
+    if (i < 0) return;
+    const [e] = this.#outbox.splice(i, 1);
+    this.#clock.clearTimeout(e.retryTimer);
+    e.resolve(m);
+    this.emit("outbox", { room: e.room, cid: e.cid, text: e.text, state: "acked", id: m.id });
+  }
+
+  #toMessage(m) {
+    const msg = { room: m.room, id: m.id, from: m.from, text: m.text, ts: m.ts, own: m.from === this.user };
+    if (m.cid) msg.cid = m.cid;
+    return msg;
+  }
+
+  #onMessage(frame) {
+    const r = this.#rooms.get(frame.room);
+    if (!r) return;
+    const m = this.#toMessage(frame);
+    if (!this.#remember(r, m)) return;
+    if (m.id > r.lastId) r.lastId = m.id;
+    this.emit("message", m);
+  }
+
+  #onPresence(frame) {
+    const r = this.#rooms.get(frame.room);
+    if (!r) return;
+    const online = frame.state === "online";
+    const changed = online ? !r.members.has(frame.user) : r.members.has(frame.user);
+    if (online) r.members.add(frame.user);
+    else r.members.delete(frame.user);
+    this.emit("presence", { room: frame.room, user: frame.user, online });
+    if (changed) this.emit("members", { room: frame.room, members: [...r.members].sort() });
+  }
+
+  #setMembers(room, members, announce = true) {
+    const r = this.#rooms.get(room);
+    if (!r) return;
+    r.members = new Set(members);
+    // joined already carries the member list; a separate event would only duplicate it.
+    if (announce) this.emit("members", { room, members: [...r.members].sort() });
+  }
+
+  #onLeft(frame) {
+    const req = frame.ref !== undefined ? this.#requests.get(frame.ref) : undefined;
+    if (req) {
+      this.#requests.delete(frame.ref);
+      req.resolve(frame);
+    }
+    if (frame.reason === "room_failed" && this.#rooms.has(frame.room)) {
+      // The server gave up on the room; we are no longer in it. Forget it so we do not rejoin
+      // in a loop; the user may join again.
+      const r = this.#rooms.get(frame.room);
+      this.#rooms.delete(frame.room);
+      const err = new ParleyError("room_failed", `room ${frame.room} failed`);
+      for (const w of r.waiters.splice(0)) w.reject(err);
+      this.#dropOutbox((e) => e.room === frame.room, err);
+    }
+    this.emit("left", { room: frame.room, reason: frame.reason });
+  }
+
+  #onError(frame) {
+    const req = frame.ref === null || frame.ref === undefined ? undefined : this.#requests.get(frame.ref);
+    if (req) this.#requests.delete(frame.ref);
+    const detail = { code: frame.code, message: frame.message, ref: frame.ref ?? null, room: req?.room };
+    if (!req) {
+      this.emit("error", detail);
+      return;
+    }
+    const err = new ParleyError(frame.code, frame.message);
+    if (req.kind === "send") {
+      const e = req.entry;
+      if (!this.#outbox.includes(e)) return;
+      if (RETRYABLE_ERRORS.has(frame.code)) {
+        // Same cid on purpose: if the first attempt did land, the server drops the repeat.
+        e.sentOn = -1;
+        e.retryTimer = this.#clock.setTimeout(() => {
+          e.retryTimer = null;
+          this.#flushOutbox(e.room);
+        }, this.#opts.retryAfterErrorMs);
+        return;
+      }
+      this.#dropOutbox((x) => x === e, err);
+      this.emit("error", detail);
+      return;
+    }
+    if (req.kind === "join") {
+      const r = this.#rooms.get(req.room);
+      if (!r) return;
+      r.joining = false;
+      if (RETRYABLE_ERRORS.has(frame.code)) {
+        const serial = this.#serial;
+        this.#clock.setTimeout(() => {
+          if (serial === this.#serial && this.#rooms.get(req.room) === r && !r.joined && !r.joining) {
+            this.#sendJoin(req.room, r);
+          }
+        }, this.#opts.retryAfterErrorMs);
+        return;
+      }
+      this.#rooms.delete(req.room);
+      for (const w of r.waiters.splice(0)) w.reject(err);
+      this.#dropOutbox((e) => e.room === req.room, err);
+      this.emit("error", detail);
+      return;
+    }
+    req.reject(err);
+    this.emit("error", detail);
+  }
+}
