@@ -103,7 +103,7 @@ TEST_CASE("a frame larger than max_frame_bytes closes the connection with 1009")
 
 TEST_CASE("an invalid user name gets invalid_name and then close 4001") {
   server_process server;
-  for (const std::string name : {std::string("bad!name"), filler(33, 'n')}) {
+  for (const auto& name : std::vector<std::string>{"bad!name", filler(33, 'n')}) {
     CAPTURE(name);
     ws_client client;
     ws_connect_options opts;
