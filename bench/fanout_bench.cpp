@@ -1,0 +1,360 @@
+// fanout_bench: how fast does Parley deliver one room's messages to all of its members?
+//
+// Connects --members WebSocket clients (ws://host:port/ws?name=m<i>), joins them all to --room,
+// waits until every join is answered and the join-time presence traffic has died down, then lets
+// the first --senders members send --messages messages in total. Each sender keeps at most
+// --window of its own messages unacknowledged; its own echo (the room broadcasts to the sender
+// too) is the acknowledgement, so the load follows the server instead of flooding its queues.
+// Every member counts the `message` frames it receives; each text carries "<run>.<sender>.<seq>."
+// so a receipt can be matched with the local send time to give a per-delivery latency.
+//
+// Start the server without its per-connection rate limit and with room for every member:
+//   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 --rooms.capacity=N
+// Exit code: 0 when every expected delivery arrived before --timeout, 1 otherwise.
+
+#include "ws_client_pool.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using bench::now_ns;
+
+struct fanout_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::size_t members = 1000;
+  std::size_t senders = 1;
+  std::size_t messages = 2000; // in total, split evenly over the senders
+  std::size_t size = 100;      // bytes of text per message
+  std::size_t window = 32;     // unacknowledged messages per sender
+  std::string room = "bench";
+  double timeout_s = 60;
+  double settle_ms = 500; // quiet time after the joins before sending starts
+  std::size_t connect_window = 64;
+};
+
+fanout_options parse_options(int argc, char** argv) {
+  bench::arg_map args(argc, argv);
+  if (args.has("help")) {
+    std::puts("fanout_bench --host 127.0.0.1 --port N --members 1000 --senders 1 --messages 2000\n"
+              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500");
+    std::exit(0);
+  }
+  fanout_options o;
+  o.host = args.str("host", o.host);
+  o.port = static_cast<uint16_t>(args.num("port", o.port));
+  o.members = static_cast<std::size_t>(args.num("members", long(o.members)));
+  o.senders = static_cast<std::size_t>(args.num("senders", long(o.senders)));
+  o.messages = static_cast<std::size_t>(args.num("messages", long(o.messages)));
+  o.size = static_cast<std::size_t>(args.num("size", long(o.size)));
+  o.window = static_cast<std::size_t>(std::max(1L, args.num("window", long(o.window))));
+  o.room = args.str("room", o.room);
+  o.timeout_s = args.real("timeout", o.timeout_s);
+  o.settle_ms = args.real("settle-ms", o.settle_ms);
+  o.connect_window = static_cast<std::size_t>(args.num("connect-window", long(o.connect_window)));
+  if (o.members == 0 || o.senders == 0 || o.senders > o.members) {
+    std::fprintf(stderr, "need 1 <= senders <= members\n");
+    std::exit(2);
+  }
+  return o;
+}
+
+// -- latency histogram ----------------------------------------------------------------------------
+
+/// Log-linear histogram of nanosecond values: 64 sub-buckets per power of two (error < 1.6%).
+/// Fixed size, so millions of deliveries cost no memory growth and no sort.
+class latency_histogram {
+public:
+  void record(int64_t ns) {
+    uint64_t v = ns > 0 ? uint64_t(ns) : 0;
+    ++counts_[index_of(v)];
+    ++total_;
+    max_ = std::max(max_, v);
+  }
+
+  uint64_t count() const { return total_; }
+  uint64_t max() const { return max_; }
+
+  /// The value below which `q` (0..1) of the recorded values lie (bucket upper bound).
+  uint64_t quantile(double q) const {
+    if (total_ == 0) return 0;
+    auto rank = static_cast<uint64_t>(q * double(total_ - 1)) + 1;
+    uint64_t seen = 0;
+    for (std::size_t b = 0; b < counts_.size(); ++b) {
+      seen += counts_[b];
+      if (seen >= rank) return std::min(upper_of(b), max_);
+    }
+    return max_;
+  }
+
+private:
+  static constexpr unsigned sub_bits = 6;
+  static constexpr uint64_t sub = uint64_t(1) << sub_bits;
+
+  static std::size_t index_of(uint64_t v) {
+    if (v < sub) return std::size_t(v);
+    unsigned exp = 63u - unsigned(__builtin_clzll(v)); // >= sub_bits
+    uint64_t mantissa = (v >> (exp - sub_bits)) - sub; // 0..sub-1
+    return std::size_t((exp - sub_bits + 1) * sub + mantissa);
+  }
+
+  static uint64_t upper_of(std::size_t b) {
+    if (b < sub) return b;
+    uint64_t exp = b / sub + sub_bits - 1;
+    uint64_t mantissa = b % sub;
+    return ((sub + mantissa + 1) << (exp - sub_bits)) - 1;
+  }
+
+  std::array<uint64_t, (64 - sub_bits + 1) * sub> counts_{};
+  uint64_t total_ = 0;
+  uint64_t max_ = 0;
+};
+
+// -- the benchmark ---------------------------------------------------------------------------------
+
+enum class phase { connecting, joining, settling, sending, done };
+
+/// One sender's bookkeeping: what it may still send and when each message left.
+struct sender_state {
+  std::size_t quota = 0;
+  std::size_t next_seq = 0;
+  std::size_t in_flight = 0;
+  std::vector<int64_t> sent_at; // by sequence number
+};
+
+class fanout_bench : public bench::pool_events {
+public:
+  explicit fanout_bench(const fanout_options& o)
+    : opt_(o), pool_(o.host, o.port, o.members, *this, o.connect_window),
+      received_by_(o.members, 0), senders_(o.senders) {
+    run_id_ = static_cast<uint32_t>(now_ns() & 0xFFFFFF);
+    for (std::size_t i = 0; i < o.members; ++i) pool_.set_path(i, "/ws?name=m" + std::to_string(i));
+    for (std::size_t s = 0; s < o.senders; ++s) {
+      senders_[s].quota = o.messages / o.senders + (s < o.messages % o.senders ? 1 : 0);
+      senders_[s].sent_at.assign(senders_[s].quota, 0);
+    }
+    join_frame_ = R"({"type":"join","room":")" + o.room + R"(","ref":"bench"})";
+  }
+
+  int run() {
+    t_begin_ = now_ns();
+    deadline_ = t_begin_ + int64_t(opt_.timeout_s * 1e9);
+    pool_.start_connecting();
+    while (phase_ != phase::done && now_ns() < deadline_) {
+      pool_.poll(5);
+      advance();
+    }
+    bool complete = phase_ == phase::done;
+    report(complete);
+    shut_down();
+    return complete ? 0 : 1;
+  }
+
+  // -- pool_events ----------------------------------------------------------------------------------
+
+  void on_open(std::size_t) override {} // wait for `welcome` before joining
+
+  void on_text(std::size_t i, const char* data, std::size_t n, int64_t now) override {
+    last_frame_at_ = now;
+    std::string_view f{data, n};
+    if (starts_with(f, R"({"type":"message")")) return on_message(i, f, now);
+    if (starts_with(f, R"({"type":"welcome")")) return pool_.send_text(i, join_frame_);
+    if (starts_with(f, R"({"type":"joined")")) return on_joined(i);
+    if (starts_with(f, R"({"type":"error")")) return on_error(i, f);
+    ++other_frames_; // presence, typing: expected noise while members join
+  }
+
+  void on_closed(std::size_t i, uint16_t code, const std::string& why) override {
+    if (phase_ == phase::done) return;
+    if (++closed_ <= 5)
+      std::fprintf(stderr, "client m%zu ended early (close code %u): %s\n", i, unsigned(code),
+                   why.c_str());
+  }
+
+private:
+  static bool starts_with(std::string_view s, std::string_view p) {
+    return s.size() >= p.size() && std::memcmp(s.data(), p.data(), p.size()) == 0;
+  }
+
+  void on_joined(std::size_t i) {
+    if (joined_flag_.empty()) joined_flag_.assign(opt_.members, false);
+    if (joined_flag_[i]) return;
+    joined_flag_[i] = true;
+    ++joined_;
+  }
+
+  void on_error(std::size_t i, std::string_view f) {
+    if (++errors_ <= 5)
+      std::fprintf(stderr, "m%zu got %.*s\n", i, int(std::min<std::size_t>(f.size(), 200)), f.data());
+  }
+
+  /// Decodes "<run>.<sender>.<seq>." at the start of the text; false for foreign messages.
+  bool parse_tag(std::string_view f, std::size_t& sender, std::size_t& seq) const {
+    static constexpr std::string_view key = R"("text":")";
+    auto pos = f.find(key);
+    if (pos == std::string_view::npos) return false;
+    const char* p = f.data() + pos + key.size();
+    const char* end = f.data() + f.size();
+    uint64_t fields[3];
+    for (auto& field : fields) {
+      uint64_t v = 0;
+      const char* start = p;
+      while (p < end && *p >= '0' && *p <= '9') v = v * 10 + uint64_t(*p++ - '0');
+      if (p == start || p == end || *p != '.') return false;
+      ++p;
+      field = v;
+    }
+    if (fields[0] != run_id_ || fields[1] >= senders_.size()) return false;
+    sender = fields[1];
+    seq = fields[2];
+    return seq < senders_[sender].quota;
+  }
+
+  void on_message(std::size_t i, std::string_view f, int64_t now) {
+    std::size_t s = 0, seq = 0;
+    if (!parse_tag(f, s, seq)) {
+      ++foreign_messages_; // history replayed in joins is nested, but stray broadcasts count here
+      return;
+    }
+    auto& snd = senders_[s];
+    latency_.record(now - snd.sent_at[seq]);
+    ++received_;
+    ++received_by_[i];
+    last_delivery_at_ = now;
+    if (i == s) { // the sender's own echo acknowledges the message
+      --snd.in_flight;
+      pump(s);
+    }
+  }
+
+  std::string make_text(std::size_t sender, std::size_t seq) const {
+    std::string t = std::to_string(run_id_) + "." + std::to_string(sender) + "." +
+                    std::to_string(seq) + ".";
+    if (t.size() < opt_.size) t.append(opt_.size - t.size(), 'x');
+    return t;
+  }
+
+  void pump(std::size_t s) {
+    auto& snd = senders_[s];
+    while (snd.in_flight < opt_.window && snd.next_seq < snd.quota) {
+      std::size_t seq = snd.next_seq++;
+      std::string frame = R"({"type":"send","room":")" + opt_.room + R"(","text":")" +
+                          make_text(s, seq) + R"("})";
+      snd.sent_at[seq] = now_ns();
+      if (first_send_at_ == 0) first_send_at_ = snd.sent_at[seq];
+      ++snd.in_flight;
+      ++sent_;
+      pool_.send_text(s, frame);
+    }
+  }
+
+  /// Moves from phase to phase once the previous one is complete.
+  void advance() {
+    int64_t now = now_ns();
+    switch (phase_) {
+      case phase::connecting:
+      case phase::joining:
+        if (joined_ == opt_.members) {
+          t_joined_ = now;
+          phase_ = phase::settling;
+          std::fprintf(stderr, "%zu members joined in %.2f s; settling\n", joined_,
+                       double(t_joined_ - t_begin_) / 1e9);
+        }
+        return;
+      case phase::settling:
+        // Every join broadcast `presence` to the members already in: wait for that to drain so
+        // it does not compete with the messages being measured (at most 10 s).
+        if (now - last_frame_at_ >= int64_t(opt_.settle_ms * 1e6) || now - t_joined_ > 10'000'000'000) {
+          phase_ = phase::sending;
+          for (std::size_t s = 0; s < senders_.size(); ++s) pump(s);
+        }
+        return;
+      case phase::sending:
+        if (received_ == expected()) phase_ = phase::done;
+        return;
+      case phase::done:
+        return;
+    }
+  }
+
+  uint64_t expected() const { return uint64_t(opt_.messages) * opt_.members; }
+
+  void report(bool complete) {
+    double elapsed = last_delivery_at_ > first_send_at_ && first_send_at_ != 0
+                       ? double(last_delivery_at_ - first_send_at_) / 1e9
+                       : 0.0;
+    std::size_t starved = std::count(received_by_.begin(), received_by_.end(), uint64_t(0));
+    auto us = [&](double q) { return double(latency_.quantile(q)) / 1e3; };
+    std::printf("fanout: members=%zu senders=%zu window=%zu size=%zu room=%s\n", opt_.members,
+                opt_.senders, opt_.window, opt_.size, opt_.room.c_str());
+    std::printf("  connected+joined   %zu/%zu in %.2f s\n", joined_, opt_.members,
+                t_joined_ ? double(t_joined_ - t_begin_) / 1e9 : 0.0);
+    std::printf("  messages sent      %" PRIu64 " of %zu\n", sent_, opt_.messages);
+    std::printf("  deliveries         %" PRIu64 " received / %" PRIu64 " expected%s\n", received_,
+                expected(), complete ? "" : "  (INCOMPLETE: timeout)");
+    std::printf("  elapsed            %.3f s (first send -> last delivery)\n", elapsed);
+    std::printf("  throughput         %.0f deliveries/s, %.0f messages/s\n",
+                elapsed > 0 ? double(received_) / elapsed : 0.0,
+                elapsed > 0 ? double(received_) / double(opt_.members) / elapsed : 0.0);
+    std::printf("  latency (send->receipt) p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us\n",
+                us(0.50), us(0.99), us(0.999), double(latency_.max()) / 1e3);
+    std::printf("  errors %" PRIu64 ", early closes %zu, members with no delivery %zu, other frames %" PRIu64
+                ", client frames in %" PRIu64 " (%.1f MB)\n",
+                errors_, closed_, starved, other_frames_, pool_.stats().frames_in,
+                double(pool_.stats().bytes_in) / 1e6);
+    // One machine-readable line for bench/run.sh.
+    std::printf("RESULT fanout members=%zu senders=%zu window=%zu size=%zu sent=%" PRIu64
+                " expected=%" PRIu64 " received=%" PRIu64
+                " elapsed_s=%.3f deliveries_per_s=%.0f p50_us=%.0f p99_us=%.0f complete=%d\n",
+                opt_.members, opt_.senders, opt_.window, opt_.size, sent_, expected(), received_,
+                elapsed, elapsed > 0 ? double(received_) / elapsed : 0.0, us(0.50), us(0.99),
+                complete ? 1 : 0);
+    std::fflush(stdout);
+  }
+
+  /// Closes politely (so the server logs no errors), but never waits more than a second.
+  void shut_down() {
+    phase_ = phase::done;
+    for (std::size_t i = 0; i < pool_.size(); ++i) pool_.send_close(i, 1000);
+    int64_t until = now_ns() + 1'000'000'000;
+    while (pool_.ended_count() < pool_.size() && now_ns() < until) pool_.poll(10);
+    pool_.abort_all();
+  }
+
+  fanout_options opt_;
+  bench::client_pool pool_;
+  phase phase_ = phase::connecting;
+  uint32_t run_id_ = 0;
+  std::string join_frame_;
+  std::vector<bool> joined_flag_;
+  std::vector<uint64_t> received_by_;
+  std::vector<sender_state> senders_;
+  latency_histogram latency_;
+  std::size_t joined_ = 0;
+  std::size_t closed_ = 0;
+  uint64_t sent_ = 0;
+  uint64_t received_ = 0;
+  uint64_t errors_ = 0;
+  uint64_t other_frames_ = 0;
+  uint64_t foreign_messages_ = 0;
+  int64_t t_begin_ = 0;
+  int64_t t_joined_ = 0;
+  int64_t deadline_ = 0;
+  int64_t first_send_at_ = 0;
+  int64_t last_delivery_at_ = 0;
+  int64_t last_frame_at_ = 0;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  fanout_bench b{parse_options(argc, argv)};
+  return b.run();
+}
