@@ -1,71 +1,577 @@
-// A minimal Parley client: connect, join one room, chat. The full client is its own module later.
-// Everything from the network is rendered with textContent, never as HTML.
+// The chat page: a view of the protocol client (parley-client.js), which owns the connection,
+// reconnects and recovers. This module only turns its events into DOM and user input into calls.
+// Everything that came from the server is put in the page as text (see dom.js), never as markup.
 
-const $ = (id) => document.getElementById(id);
-let socket = null;
-let room = null;
-const members = new Set();
+import { ParleyClient } from "./parley-client.js";
+import { el, byId } from "./dom.js";
 
-function status(text) { $("status").textContent = text; }
+const NAME_RULE = /^[A-Za-z0-9_.-]{1,32}$/;
+const ROOM_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
+const TYPING_VISIBLE_MS = 4_000;      // about two of the server's typing intervals
+const GROUP_WITHIN_MS = 5 * 60_000;   // consecutive messages of one sender share a header
+const STORAGE_KEY = "parley.session"; // per tab: a reload comes back to the same rooms
 
-function addLine(from, text, notice = false) {
-  const li = document.createElement("li");
-  if (notice) li.className = "notice";
-  if (from) {
-    const who = document.createElement("span");
-    who.className = "from";
-    who.textContent = from;
-    li.append(who);
+const params = new URLSearchParams(location.search);
+const debug = params.has("debug");
+
+/** Everything the page shows, per room: its view, unread count and who is typing. */
+const ui = {
+  client: null,
+  socketImpl: globalThis.WebSocket,
+  name: "",
+  active: null,
+  rooms: new Map(),
+  countdown: null,
+};
+
+// -- storage -----------------------------------------------------------------------------------
+
+function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "null");
+  } catch {
+    return null;
   }
-  li.append(document.createTextNode(text));
-  $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
+}
+
+function saveSession() {
+  if (!ui.client) {
+    sessionStorage.removeItem(STORAGE_KEY);
+    return;
+  }
+  const session = { name: ui.name, rooms: [...ui.rooms.keys()], active: ui.active };
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+}
+
+// -- formatting --------------------------------------------------------------------------------
+
+const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dayAndTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+function formatTime(ts) {
+  const date = new Date(ts);
+  const today = new Date();
+  return date.toDateString() === today.toDateString() ? timeOnly.format(date) : dayAndTime.format(date);
+}
+
+function typingText(users) {
+  if (users.length === 0) return "";
+  if (users.length === 1) return `${users[0]} is typing…`;
+  if (users.length === 2) return `${users[0]} and ${users[1]} are typing…`;
+  return `${users.length} people are typing…`;
+}
+
+// -- connection status ---------------------------------------------------------------------------
+
+const CLOSED_REASONS = {
+  invalid_name: "The server refused that name. Pick another one.",
+  abuse: "The server closed the connection after too many errors.",
+  frame_too_big: "The server closed the connection: a message was too large.",
+  normal: "The server closed the connection.",
+  client: "Signed out.",
+};
+
+function showStatus(detail) {
+  const box = byId("connection");
+  const text = byId("connection-text");
+  box.dataset.state = detail.state;
+  clearInterval(ui.countdown);
+  ui.countdown = null;
+  byId("retry-now").hidden = detail.state !== "offline";
+  switch (detail.state) {
+    case "connecting":
+      text.textContent = "Connecting…";
+      break;
+    case "open":
+      text.textContent = "Connected";
+      break;
+    case "reconnecting":
+      text.textContent = "Reconnecting…";
+      break;
+    case "offline": {
+      // Count down to the next attempt so that "offline" never looks like "stuck".
+      const tick = () => {
+        const seconds = Math.max(0, Math.ceil((ui.client.retryAt - Date.now()) / 1000));
+        text.textContent = seconds > 0 ? `Offline. Retrying in ${seconds} s` : "Offline. Retrying…";
+      };
+      tick();
+      ui.countdown = setInterval(tick, 1000);
+      break;
+    }
+    case "closed":
+      text.textContent = CLOSED_REASONS[detail.reason] ?? `Disconnected (${detail.reason})`;
+      break;
+    default:
+      text.textContent = "Not connected";
+  }
+  refreshOutboxLabels();
+}
+
+// -- rooms -------------------------------------------------------------------------------------
+
+/** Creates the view of a room: its entry in the room list and its scrolling message list. */
+function createRoomView(name) {
+  const badge = el("span", { className: "badge", hidden: true });
+  const button = el("button", {
+    className: "room-button", attrs: { type: "button" }, on: { click: () => activate(name) },
+  }, el("span", { className: "room-name", text: `#${name}` }), badge);
+  const item = el("li", {}, button);
+  byId("room-list").append(item);
+
+  const older = el("button", {
+    className: "load-older", text: "Load older messages", hidden: true,
+    attrs: { type: "button" }, on: { click: () => loadOlder(name) },
+  });
+  const list = el("ol", { className: "messages", attrs: { "aria-label": `Messages in ${name}` } });
+  const outbox = el("ol", { className: "messages outbox", attrs: { "aria-label": "Not yet delivered" } });
+  const view = el("section", {
+    className: "room-view", hidden: true, dataset: { room: name },
+    attrs: { tabindex: "0", "aria-label": `Conversation in ${name}` },
+  }, older, list, outbox);
+  byId("room-views").append(view);
+
+  const room = { name, item, button, badge, view, list, outbox, older, unread: 0, typing: new Map() };
+  ui.rooms.set(name, room);
+  return room;
+}
+
+function openRoom(name) {
+  if (ui.rooms.has(name)) {
+    activate(name);
+    return;
+  }
+  const room = createRoomView(name);
+  activate(name);
+  ui.client.join(name).catch((err) => {
+    if (err.code === "left") return; // the user left before the join completed
+    removeRoomView(room);
+    byId("join-error").textContent = `Could not join ${name}: ${describeError(err)}`;
+  });
+}
+
+function removeRoomView(room) {
+  for (const timer of room.typing.values()) clearTimeout(timer);
+  room.item.remove();
+  room.view.remove();
+  ui.rooms.delete(room.name);
+  if (ui.active === room.name) {
+    ui.active = null;
+    const next = ui.rooms.keys().next();
+    if (!next.done) activate(next.value);
+    else renderActive();
+  }
+  saveSession();
+}
+
+function activate(name) {
+  const room = ui.rooms.get(name);
+  if (!room) return;
+  ui.active = name;
+  room.unread = 0;
+  for (const other of ui.rooms.values()) {
+    const current = other === room;
+    other.view.hidden = !current;
+    if (current) other.button.setAttribute("aria-current", "true");
+    else other.button.removeAttribute("aria-current");
+  }
+  renderActive();
+  scrollToEnd(room);
+  saveSession();
+}
+
+/** Redraws what depends on the active room: title, members, typing, unread badges. */
+function renderActive() {
+  const room = ui.rooms.get(ui.active);
+  byId("room-title").textContent = room ? `#${room.name}` : "No room";
+  byId("leave-room").hidden = !room;
+  byId("no-room").hidden = Boolean(room);
+  const compose = byId("compose-text");
+  compose.disabled = !room;
+  byId("compose-send").disabled = !room;
+  compose.placeholder = room ? `Message #${room.name}` : "Join a room first";
+  renderMembers();
+  renderTyping();
+  renderUnread();
+}
+
+function renderUnread() {
+  let total = 0;
+  for (const room of ui.rooms.values()) {
+    total += room.unread;
+    room.badge.hidden = room.unread === 0;
+    room.badge.textContent = String(room.unread);
+    room.badge.setAttribute("aria-label", `${room.unread} unread`);
+  }
+  document.title = total ? `(${total}) Parley` : "Parley";
 }
 
 function renderMembers() {
-  $("members").replaceChildren(...[...members].sort().map((m) => {
-    const li = document.createElement("li");
-    li.textContent = m;
-    return li;
+  const list = byId("member-list");
+  const info = ui.active && ui.client?.room(ui.active);
+  const members = info ? info.members : [];
+  byId("member-count").textContent = members.length ? String(members.length) : "";
+  list.replaceChildren(...members.map((member) => {
+    const me = member === ui.client.user;
+    return el("li", { className: me ? "member me" : "member" },
+      el("span", { className: "presence-dot", attrs: { "aria-hidden": "true" } }),
+      el("span", { className: "member-name", text: member }),
+      me ? el("span", { className: "you", text: " (you)" }) : null);
   }));
 }
 
-function handle(frame) {
-  switch (frame.type) {
-    case "welcome": status(`connected as ${frame.user}`); break;
-    case "joined":
-      members.clear(); frame.members.forEach((m) => members.add(m)); renderMembers();
-      frame.history.forEach((m) => addLine(m.from, m.text));
-      $("text").disabled = false; $("compose").querySelector("button").disabled = false;
-      break;
-    case "message": addLine(frame.from, frame.text); break;
-    case "presence":
-      if (frame.state === "online") members.add(frame.user); else members.delete(frame.user);
-      renderMembers();
-      break;
-    case "error": addLine(null, `error: ${frame.code}: ${frame.message}`, true); break;
+function renderTyping() {
+  const room = ui.rooms.get(ui.active);
+  byId("typing").textContent = room ? typingText([...room.typing.keys()].sort()) : "";
+}
+
+function showTyping(roomName, user) {
+  const room = ui.rooms.get(roomName);
+  if (!room) return;
+  clearTimeout(room.typing.get(user));
+  room.typing.set(user, setTimeout(() => stopTyping(roomName, user), TYPING_VISIBLE_MS));
+  if (roomName === ui.active) renderTyping();
+}
+
+function stopTyping(roomName, user) {
+  const room = ui.rooms.get(roomName);
+  if (!room || !room.typing.has(user)) return;
+  clearTimeout(room.typing.get(user));
+  room.typing.delete(user);
+  if (roomName === ui.active) renderTyping();
+}
+
+// -- messages ----------------------------------------------------------------------------------
+
+function messageItem(m) {
+  const time = el("time", { text: formatTime(m.ts), attrs: { datetime: new Date(m.ts).toISOString(), title: fullDate.format(m.ts) } });
+  return el("li", {
+    className: m.own ? "message own" : "message",
+    dataset: { id: String(m.id), from: m.from, ts: String(m.ts) },
+  },
+  el("div", { className: "meta" }, el("span", { className: "from", text: m.from }), time),
+  el("p", { className: "text", text: m.text }));
+}
+
+/** Hides the header of a message that follows one from the same sender shortly before. */
+function applyGrouping(li) {
+  if (!li?.classList.contains("message")) return;
+  const prev = li.previousElementSibling;
+  const continued = prev?.classList.contains("message") && prev.dataset.from === li.dataset.from
+    && Number(li.dataset.ts) - Number(prev.dataset.ts) < GROUP_WITHIN_MS;
+  li.classList.toggle("continued", Boolean(continued));
+}
+
+function isNearEnd(room) {
+  const v = room.view;
+  return v.scrollHeight - v.scrollTop - v.clientHeight < 80;
+}
+
+function scrollToEnd(room) {
+  room.view.scrollTop = room.view.scrollHeight;
+}
+
+function appendMessages(room, messages, { countUnread }) {
+  if (!messages.length) return;
+  const follow = isNearEnd(room) || messages.some((m) => m.own);
+  for (const m of messages) {
+    const li = messageItem(m);
+    room.list.append(li);
+    applyGrouping(li);
+    stopTyping(room.name, m.from);
+    if (countUnread && !m.own && (room.name !== ui.active || document.hidden)) room.unread++;
+  }
+  if (follow && room.name === ui.active) scrollToEnd(room);
+  renderUnread();
+}
+
+function appendNotice(room, text, kind = "info") {
+  const li = el("li", { className: `notice ${kind}`, attrs: { role: kind === "info" ? null : "status" } }, text);
+  room.list.append(li);
+  if (room.name === ui.active) scrollToEnd(room);
+}
+
+async function loadOlder(name) {
+  const room = ui.rooms.get(name);
+  if (!room) return;
+  room.older.disabled = true;
+  room.older.textContent = "Loading…";
+  try {
+    const page = await ui.client.loadOlder(name, 50);
+    const heightBefore = room.view.scrollHeight;
+    const first = room.list.firstElementChild;
+    const items = page.messages.map(messageItem);
+    room.list.prepend(...items);
+    items.forEach(applyGrouping);
+    applyGrouping(first);
+    // Keep the message the user was looking at in place.
+    room.view.scrollTop += room.view.scrollHeight - heightBefore;
+    room.older.hidden = !page.more;
+  } catch (err) {
+    appendNotice(room, `Could not load older messages: ${describeError(err)}`, "error");
+  } finally {
+    room.older.disabled = false;
+    room.older.textContent = "Load older messages";
   }
 }
 
-$("connect").addEventListener("submit", (e) => {
-  e.preventDefault();
-  if (socket) socket.close(1000);
-  room = $("room").value;
-  const name = $("name").value.trim();
+// -- the outbox: own messages not yet echoed by the server ---------------------------------------
+
+function outboxLabel() {
+  return ui.client?.state === "open" ? "Sending…" : "Waiting for the connection…";
+}
+
+function onOutbox(e) {
+  const room = ui.rooms.get(e.room);
+  if (!room) return;
+  let li = room.outbox.querySelector(`li[data-cid="${CSS.escape(e.cid)}"]`);
+  if (e.state === "acked") {
+    li?.remove();
+    return;
+  }
+  if (!li) {
+    li = el("li", { className: "message own pending", dataset: { cid: e.cid } },
+      el("div", { className: "meta" },
+        el("span", { className: "from", text: ui.client.user ?? ui.name }),
+        el("span", { className: "delivery", text: outboxLabel() })),
+      el("p", { className: "text", text: e.text }));
+    room.outbox.append(li);
+    if (room.name === ui.active) scrollToEnd(room);
+  }
+  const delivery = li.querySelector(".delivery");
+  if (e.state === "failed") {
+    li.classList.add("failed");
+    delivery.textContent = `Not sent: ${describeError({ code: e.reason })}`;
+  } else {
+    delivery.textContent = outboxLabel();
+  }
+}
+
+function refreshOutboxLabels() {
+  for (const room of ui.rooms.values()) {
+    for (const span of room.outbox.querySelectorAll("li:not(.failed) .delivery")) span.textContent = outboxLabel();
+  }
+}
+
+// -- errors ------------------------------------------------------------------------------------
+
+const ERROR_TEXT = {
+  room_full: "the room is full",
+  too_many_rooms: "you are in too many rooms; leave one first",
+  invalid_name: "that name is not allowed",
+  text_too_long: "the message is too long",
+  frame_too_big: "the message is too large",
+  rate_limited: "slow down a little",
+  room_failed: "the room failed on the server",
+  offline: "not connected",
+  disconnected: "the connection was lost",
+};
+
+function describeError(err) {
+  return ERROR_TEXT[err?.code] ?? err?.message ?? String(err);
+}
+
+// -- the client's events -------------------------------------------------------------------------
+
+function wireClient(client) {
+  client.on("status", (detail) => {
+    showStatus(detail);
+    if (detail.state === "closed" && detail.reason !== "client") {
+      if (detail.reason === "invalid_name") signOut(CLOSED_REASONS.invalid_name);
+      else disableChat();
+    }
+  });
+  client.on("welcome", ({ user }) => {
+    const who = byId("whoami");
+    who.hidden = false;
+    who.textContent = user;
+    renderMembers();
+  });
+  client.on("joined", (d) => {
+    const room = ui.rooms.get(d.room);
+    if (!room) return;
+    if (d.reset) {
+      // A new epoch: the ids we showed belong to a history the server no longer has.
+      room.list.replaceChildren();
+      appendNotice(room, "The server lost this room's earlier history (it restarted). Showing what it has now.", "gap");
+    } else if (d.rejoin && d.recovered === false) {
+      appendNotice(room, "You were away too long: some messages could not be recovered.", "gap");
+    }
+    appendMessages(room, d.history, { countUnread: d.rejoin });
+    if (!d.rejoin || d.reset || d.recovered === false) room.older.hidden = !ui.client.room(d.room)?.hasOlder;
+    if (d.room === ui.active) renderMembers();
+  });
+  client.on("message", (m) => {
+    const room = ui.rooms.get(m.room);
+    if (room) appendMessages(room, [m], { countUnread: true });
+  });
+  client.on("members", ({ room }) => { if (room === ui.active) renderMembers(); });
+  client.on("typing", ({ room, user }) => showTyping(room, user));
+  client.on("outbox", onOutbox);
+  client.on("left", ({ room: name, reason }) => {
+    const room = ui.rooms.get(name);
+    if (room && reason === "room_failed") {
+      appendNotice(room, "This room failed on the server. Join it again to continue.", "error");
+    }
+  });
+  client.on("error", (e) => {
+    // Errors tied to a join or a send are shown where they happened; the rest go to the room.
+    if (e.room || e.code === "invalid_name") return;
+    const room = ui.rooms.get(ui.active);
+    if (room) appendNotice(room, `Server error: ${describeError(e)}`, "error");
+  });
+}
+
+// -- user actions --------------------------------------------------------------------------------
+
+function wsUrl() {
   const url = new URL("/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (name) url.searchParams.set("name", name);
-  socket = new WebSocket(url);
-  status("connecting…");
-  socket.onopen = () => socket.send(JSON.stringify({ type: "join", room }));
-  socket.onmessage = (ev) => handle(JSON.parse(ev.data));
-  socket.onclose = (ev) => { status(`disconnected (${ev.code})`); $("text").disabled = true; };
-});
+  return url.toString();
+}
 
-$("compose").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const text = $("text").value;
-  if (!text || !socket) return;
-  socket.send(JSON.stringify({ type: "send", room, text, cid: crypto.randomUUID?.() ?? String(Math.random()).slice(2) }));
-  $("text").value = "";
-});
+async function start(name, rooms, active) {
+  ui.client = new ParleyClient({ WebSocket: ui.socketImpl });
+  ui.name = name;
+  wireClient(ui.client);
+  byId("sign-in").hidden = true;
+  byId("chat").hidden = false;
+  byId("sign-out").hidden = false;
+  byId("chat").classList.remove("disabled");
+  for (const room of rooms) openRoom(room);
+  if (active && ui.rooms.has(active)) activate(active);
+  saveSession();
+  if (debug) globalThis.parleyDebug.client = ui.client;
+  byId("compose-text").focus();
+  try {
+    await ui.client.connect(wsUrl(), name);
+  } catch {
+    // The status event has already said why; nothing else to do.
+  }
+}
+
+function signOut(message = "") {
+  ui.client?.close();
+  ui.client = null;
+  for (const room of [...ui.rooms.values()]) removeRoomView(room);
+  sessionStorage.removeItem(STORAGE_KEY);
+  byId("chat").hidden = true;
+  byId("sign-out").hidden = true;
+  byId("whoami").hidden = true;
+  byId("sign-in").hidden = false;
+  byId("sign-in-error").textContent = message;
+  byId("sign-in-name").focus();
+}
+
+function disableChat() {
+  byId("chat").classList.add("disabled");
+  byId("compose-text").disabled = true;
+  byId("compose-send").disabled = true;
+}
+
+function sendFromComposer() {
+  const box = byId("compose-text");
+  const text = box.value;
+  if (!ui.active || text.trim() === "") return;
+  box.value = "";
+  autoGrow(box);
+  ui.client.send(ui.active, text).catch(() => {
+    // Failures are shown on the pending message itself (outbox event "failed").
+  });
+}
+
+function autoGrow(box) {
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, 160)}px`;
+}
+
+function bindForms() {
+  byId("sign-in-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = byId("sign-in-name").value.trim();
+    const room = byId("sign-in-room").value.trim();
+    const error = byId("sign-in-error");
+    if (name && !NAME_RULE.test(name)) {
+      error.textContent = "Names use letters, digits and _ . - (at most 32).";
+      byId("sign-in-name").focus();
+      return;
+    }
+    if (!ROOM_RULE.test(room)) {
+      error.textContent = "Room names use letters, digits and _ . - (at most 64).";
+      byId("sign-in-room").focus();
+      return;
+    }
+    error.textContent = "";
+    start(name, [room], room);
+  });
+
+  byId("join-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const input = byId("join-room");
+    const name = input.value.trim().replace(/^#/, "");
+    const error = byId("join-error");
+    if (!ROOM_RULE.test(name)) {
+      error.textContent = "Room names use letters, digits and _ . - (at most 64).";
+      return;
+    }
+    error.textContent = "";
+    input.value = "";
+    openRoom(name);
+    byId("compose-text").focus();
+  });
+
+  byId("leave-room").addEventListener("click", () => {
+    const room = ui.rooms.get(ui.active);
+    if (!room) return;
+    ui.client.leave(room.name);
+    removeRoomView(room);
+    (ui.active ? byId("compose-text") : byId("join-room")).focus();
+  });
+
+  const box = byId("compose-text");
+  byId("compose").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sendFromComposer();
+  });
+  box.addEventListener("keydown", (ev) => {
+    // Enter sends; Shift+Enter is a new line; Enter that confirms an IME composition is neither.
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      sendFromComposer();
+    }
+  });
+  box.addEventListener("input", () => {
+    autoGrow(box);
+    if (ui.active && box.value.trim() !== "") ui.client.typing(ui.active);
+  });
+
+  byId("retry-now").addEventListener("click", () => ui.client?.reconnectNow());
+  byId("sign-out").addEventListener("click", () => signOut());
+  // The browser knows before our backoff does when the network is back.
+  window.addEventListener("online", () => ui.client?.reconnectNow());
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && ui.active) {
+      ui.rooms.get(ui.active).unread = 0;
+      renderUnread();
+    }
+  });
+}
+
+async function main() {
+  if (debug) {
+    // Tests cut the page's network through this; it never loads without ?debug.
+    const { createNetworkSwitch } = await import("./debug-network.js");
+    const network = createNetworkSwitch(globalThis.WebSocket);
+    ui.socketImpl = network.WebSocket;
+    globalThis.parleyDebug = { network, client: null };
+  }
+  bindForms();
+  const saved = loadSession();
+  if (saved && Array.isArray(saved.rooms)) {
+    start(saved.name ?? "", saved.rooms.filter((r) => ROOM_RULE.test(r)), saved.active);
+  } else {
+    byId("sign-in-name").focus();
+  }
+}
+
+main();

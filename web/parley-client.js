@@ -473,6 +473,9 @@ export class ParleyClient extends Emitter {
     if (!this.#rooms.has(room)) {
       return Promise.reject(new ParleyError("not_member", `join ${room} first`));
     }
+    // The server resets the typing interval on a message; so do we, or the indicator would stay
+    // hidden for the first keystrokes of the next message.
+    this.#lastTyping.delete(room);
     const cid = `${this.#cidPrefix}-${++this.#cidCounter}`;
     const probe = JSON.stringify({ type: "send", room, text, cid, ref: 2 ** 53 });
     if (utf8Length(probe) > this.#opts.maxFrameBytes) {

@@ -426,6 +426,17 @@ test("typing is throttled to one frame per 1.5 s per room", async () => {
   assert.equal(ws.sentOf("typing").length, 3); // at 0, 1500 and 3000 ms
 });
 
+test("sending a message resets the typing throttle, as the server resets its interval", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  assert.equal(h.client.typing("general"), true);
+  h.client.send("general", "done typing");
+  h.clock.advance(100);
+  assert.equal(h.client.typing("general"), true, "the next message's first keystroke is announced");
+  assert.equal(ws.sentOf("typing").length, 2);
+});
+
 test("presence and who keep the member list", async () => {
   const h = harness();
   const ws = await connected(h);
