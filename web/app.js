@@ -123,7 +123,10 @@ function createRoomView(name) {
     className: "load-older", text: "Load older messages", hidden: true,
     attrs: { type: "button" }, on: { click: () => loadOlder(name) },
   });
-  const list = el("ol", { className: "messages", attrs: { "aria-label": `Messages in ${name}` } });
+  // A polite live region: screen readers announce new messages without interrupting.
+  const list = el("ol", {
+    className: "messages", attrs: { "aria-label": `Messages in ${name}`, "aria-live": "polite", "aria-relevant": "additions" },
+  });
   const outbox = el("ol", { className: "messages outbox", attrs: { "aria-label": "Not yet delivered" } });
   const view = el("section", {
     className: "room-view", hidden: true, dataset: { room: name },

@@ -9,14 +9,13 @@ if [ $# -ne 2 ]; then
   echo "usage: $0 <path-to-parley-binary> <repo-root>" >&2
   exit 2
 fi
+if [ ! -x "$1" ] || [ ! -f "$2/config.ini" ]; then
+  echo "run.sh: need an executable parley binary ($1) and the repository root ($2)" >&2
+  exit 2
+fi
 binary=$(realpath "$1")
 repo=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
-
-if [ ! -x "$binary" ]; then
-  echo "run.sh: $binary is not an executable parley binary" >&2
-  exit 2
-fi
 
 if [ ! -x /usr/bin/chromium ]; then
   "$repo/scripts/install-web-test-deps.sh"
