@@ -7,7 +7,9 @@
 #include "config/settings.hpp"
 #include "protocol/codec.hpp"
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace parley::net {
@@ -21,5 +23,37 @@ using session_spawner = std::function<session_actor(frame_sink_ptr sink, std::st
 /// when it cannot listen. Logs "parley listening on <address>:<port>" once accepting (port 0 in
 /// the settings picks a free port; the log line names the real one).
 int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn);
+
+/// The listener and its I/O threads without the signal handling: run_server is one of these plus
+/// a wait for SIGINT/SIGTERM. Tests and embedders start one on port 0 and stop it themselves.
+class server {
+public:
+  /// Prepares a server; nothing is bound until start().
+  server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn);
+
+  /// Stops the server if it still runs.
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds, starts server.io_threads I/O threads and logs the listening line. False (after
+  /// logging why) when it cannot listen.
+  bool start();
+
+  /// The port actually bound (0 before start()).
+  uint16_t port() const noexcept;
+
+  /// WebSocket connections currently alive.
+  std::size_t connections() const;
+
+  /// Graceful stop: stops accepting, closes every WebSocket connection with 1001, waits up to
+  /// server.shutdown_grace for them to end, then stops the I/O threads. Idempotent.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 } // namespace parley::net

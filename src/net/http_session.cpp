@@ -1,0 +1,178 @@
+#include "net/http_session.hpp"
+
+#include "net/error_filter.hpp"
+#include "net/static_files.hpp"
+#include "net/upgrade_policy.hpp"
+#include "net/websocket_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/file_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/version.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+namespace parley::net {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace asio = boost::asio;
+
+namespace {
+
+// Requests are small GETs; anything bigger is not for us.
+constexpr std::size_t header_limit = 8 * 1024;
+constexpr std::size_t body_limit = 16 * 1024;
+
+constexpr std::string_view server_name = "parley";
+
+template <class Request>
+http::response<http::string_body> text_response(const Request& req, http::status status,
+                                                std::string body) {
+  http::response<http::string_body> res{status, req.version()};
+  res.set(http::field::server, server_name);
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.keep_alive(req.keep_alive());
+  if (req.method() == http::verb::head) {
+    res.content_length(body.size());
+  } else {
+    res.body() = std::move(body);
+    res.prepare_payload();
+  }
+  return res;
+}
+
+} // namespace
+
+http_session::http_session(asio::ip::tcp::socket&& socket, server_context_ptr ctx)
+  : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+  // nop
+}
+
+void http_session::run() {
+  asio::dispatch(stream_.get_executor(),
+                 beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(header_limit);
+  parser_->body_limit(body_limit);
+  stream_.expires_after(ctx_->cfg.connection.handshake_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (!is_expected_error(ec))
+      spdlog::debug("http_session failed to read: {}", ec.message());
+    do_close();
+    return;
+  }
+  handle(parser_->release());
+}
+
+void http_session::handle(request&& req) {
+  auto path = target_path(req.target());
+  if (websocket::is_upgrade(req)) {
+    if (path != "/ws")
+      return send(text_response(req, http::status::not_found, "not found\n"));
+    return upgrade(std::move(req));
+  }
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = text_response(req, http::status::method_not_allowed, "method not allowed\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return send(std::move(res));
+  }
+  if (path == "/healthz")
+    return send(text_response(req, http::status::ok, "ok"));
+  if (path == "/ws")
+    return send(text_response(req, http::status::upgrade_required, "websocket upgrade required\n"));
+
+  auto file = resolve_static_path(ctx_->cfg.server.web_root, req.target());
+  if (file.status == resolve_status::bad_request)
+    return send(text_response(req, http::status::bad_request, "bad request\n"));
+  http::file_body::value_type body;
+  beast::error_code ec;
+  if (file.status == resolve_status::ok)
+    body.open(file.path.c_str(), beast::file_mode::scan, ec);
+  if (file.status != resolve_status::ok || ec)
+    return send(text_response(req, http::status::not_found, "not found\n"));
+
+  auto size = body.size();
+  auto type = mime_type(file.path);
+  if (req.method() == http::verb::head) {
+    http::response<http::empty_body> res{http::status::ok, req.version()};
+    res.set(http::field::server, server_name);
+    res.set(http::field::content_type, type);
+    res.content_length(size);
+    res.keep_alive(req.keep_alive());
+    return send(std::move(res));
+  }
+  http::response<http::file_body> res{std::piecewise_construct, std::make_tuple(std::move(body)),
+                                      std::make_tuple(http::status::ok, req.version())};
+  res.set(http::field::server, server_name);
+  res.set(http::field::content_type, type);
+  res.content_length(size);
+  res.keep_alive(req.keep_alive());
+  send(std::move(res));
+}
+
+void http_session::upgrade(request&& req) {
+  std::optional<std::string_view> origin;
+  if (auto it = req.find(http::field::origin); it != req.end())
+    origin = it->value();
+  if (!origin_allowed(origin, req[http::field::host], ctx_->cfg.server.allowed_origins)) {
+    auto res = text_response(req, http::status::forbidden, "origin not allowed\n");
+    res.keep_alive(false);
+    return send(std::move(res));
+  }
+  auto name = query_param(req.target(), "name");
+  // The WebSocket stream keeps its own handshake and idle deadlines from here on.
+  stream_.expires_never();
+  auto ws = std::make_shared<websocket_session>(stream_.release_socket(), ctx_);
+  ws->run(req, std::move(name));
+}
+
+template <class Response>
+void http_session::send(Response&& res) {
+  using response_type = std::decay_t<Response>;
+  auto sp = std::make_shared<response_type>(std::forward<Response>(res));
+  bool close = sp->need_eof();
+  stream_.expires_after(ctx_->cfg.connection.write_timeout);
+  http::async_write(stream_, *sp,
+                    [self = shared_from_this(), sp, close](beast::error_code ec, std::size_t n) {
+                      self->on_write(close, ec, n);
+                    });
+}
+
+void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (!is_expected_error(ec))
+      spdlog::debug("http_session failed to write: {}", ec.message());
+    do_close();
+    return;
+  }
+  if (close) {
+    do_close();
+    return;
+  }
+  do_read();
+}
+
+void http_session::do_close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+}
+
+} // namespace parley::net

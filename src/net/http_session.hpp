@@ -1,0 +1,48 @@
+#pragma once
+
+// One HTTP/1.1 connection before (or instead of) a WebSocket upgrade: keep-alive request loop,
+// static files from the web root, /healthz, and the /ws upgrade hand-off.
+
+#include "net/server_context.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <memory>
+#include <optional>
+
+namespace parley::net {
+
+/// An HTTP connection; hands its socket to a websocket_session on a valid /ws upgrade.
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  /// Takes an accepted socket (its executor is the connection's strand).
+  http_session(boost::asio::ip::tcp::socket&& socket, server_context_ptr ctx);
+
+  /// Starts reading requests.
+  void run();
+
+private:
+  using request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t n);
+  void handle(request&& req);
+  void upgrade(request&& req);
+  template <class Response>
+  void send(Response&& res);
+  void on_write(bool close, boost::beast::error_code ec, std::size_t n);
+  void do_close();
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  server_context_ptr ctx_;
+};
+
+} // namespace parley::net
