@@ -38,13 +38,14 @@ struct fanout_options {
   double timeout_s = 60;
   double settle_ms = 500; // quiet time after the joins before sending starts
   std::size_t connect_window = 64;
+  long pid = 0; // server pid: when given, its CPU time during the sending phase is reported
 };
 
 fanout_options parse_options(int argc, char** argv) {
   bench::arg_map args(argc, argv);
   if (args.has("help")) {
     std::puts("fanout_bench --host 127.0.0.1 --port N --members 1000 --senders 1 --messages 2000\n"
-              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500");
+              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID]");
     std::exit(0);
   }
   fanout_options o;
@@ -59,6 +60,7 @@ fanout_options parse_options(int argc, char** argv) {
   o.timeout_s = args.real("timeout", o.timeout_s);
   o.settle_ms = args.real("settle-ms", o.settle_ms);
   o.connect_window = static_cast<std::size_t>(args.num("connect-window", long(o.connect_window)));
+  o.pid = args.num("pid", 0);
   if (o.members == 0 || o.senders == 0 || o.senders > o.members) {
     std::fprintf(stderr, "need 1 <= senders <= members\n");
     std::exit(2);
@@ -273,15 +275,30 @@ private:
         // it does not compete with the messages being measured (at most 10 s).
         if (now - last_frame_at_ >= int64_t(opt_.settle_ms * 1e6) || now - t_joined_ > 10'000'000'000) {
           phase_ = phase::sending;
+          mark_cpu(cpu_at_start_);
           for (std::size_t s = 0; s < senders_.size(); ++s) pump(s);
         }
         return;
       case phase::sending:
-        if (received_ == expected()) phase_ = phase::done;
+        if (received_ == expected()) {
+          phase_ = phase::done;
+          mark_cpu(cpu_at_end_);
+        }
         return;
       case phase::done:
         return;
     }
+  }
+
+  /// CPU seconds of the server (if --pid) and of this process, to turn throughput into cost.
+  struct cpu_mark {
+    double server = -1;
+    double client = 0;
+  };
+
+  void mark_cpu(cpu_mark& m) const {
+    if (opt_.pid > 0) m.server = bench::read_cpu_seconds(opt_.pid);
+    m.client = bench::own_cpu_seconds();
   }
 
   uint64_t expected() const { return uint64_t(opt_.messages) * opt_.members; }
@@ -309,12 +326,25 @@ private:
                 ", client frames in %" PRIu64 " (%.1f MB)\n",
                 errors_, closed_, starved, other_frames_, pool_.stats().frames_in,
                 double(pool_.stats().bytes_in) / 1e6);
+    if (!complete) mark_cpu(cpu_at_end_);
+    double client_cpu = cpu_at_end_.client - cpu_at_start_.client;
+    double server_cpu = cpu_at_start_.server >= 0 && cpu_at_end_.server >= 0
+                          ? cpu_at_end_.server - cpu_at_start_.server
+                          : -1;
+    double per_delivery = received_ ? 1e6 / double(received_) : 0.0;
+    if (server_cpu >= 0)
+      std::printf("  server CPU         %.2f s while sending = %.2f us per delivery\n", server_cpu,
+                  server_cpu * per_delivery);
+    std::printf("  bench client CPU   %.2f s while sending = %.2f us per delivery\n", client_cpu,
+                client_cpu * per_delivery);
     // One machine-readable line for bench/run.sh.
     std::printf("RESULT fanout members=%zu senders=%zu window=%zu size=%zu sent=%" PRIu64
                 " expected=%" PRIu64 " received=%" PRIu64
-                " elapsed_s=%.3f deliveries_per_s=%.0f p50_us=%.0f p99_us=%.0f complete=%d\n",
+                " elapsed_s=%.3f deliveries_per_s=%.0f p50_us=%.0f p99_us=%.0f"
+                " server_cpu_us_per_delivery=%.2f client_cpu_us_per_delivery=%.2f complete=%d\n",
                 opt_.members, opt_.senders, opt_.window, opt_.size, sent_, expected(), received_,
                 elapsed, elapsed > 0 ? double(received_) / elapsed : 0.0, us(0.50), us(0.99),
+                server_cpu >= 0 ? server_cpu * per_delivery : -1.0, client_cpu * per_delivery,
                 complete ? 1 : 0);
     std::fflush(stdout);
   }
@@ -350,6 +380,8 @@ private:
   int64_t first_send_at_ = 0;
   int64_t last_delivery_at_ = 0;
   int64_t last_frame_at_ = 0;
+  cpu_mark cpu_at_start_;
+  cpu_mark cpu_at_end_;
 };
 
 } // namespace

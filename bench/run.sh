@@ -6,7 +6,9 @@
 #   bench/run.sh                    # everything (a few minutes including the build)
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
 #   ONLY=fanout bench/run.sh        # or ONLY=idle
-#   PROFILE=strace bench/run.sh     # also count the server's syscalls during one fan-out run
+#   PROFILE=perf bench/run.sh       # also count the server's syscalls during one fan-out run
+#   PROFILE=strace bench/run.sh     # the same with strace -c (when perf is unavailable; slower)
+#   ONLY=none PROFILE=perf bench/run.sh   # just that
 #
 # Tunables (environment): MEMBERS (1000), MESSAGES (2000), SIZE (100), IDLE_CLIENTS (5000).
 set -euo pipefail
@@ -62,13 +64,15 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# run_fanout LABEL [fanout_bench options...]
+# run_fanout LABEL [fanout_bench options...]; SERVER_EXTRA (a string of --section.key=value words)
+# is passed to that server only.
 run_fanout() {
   local label=$1; shift
-  start_server "fanout-$label"
+  # shellcheck disable=SC2086 # SERVER_EXTRA is a list of words on purpose
+  start_server "fanout-$label" ${SERVER_EXTRA:-}
   local rc=0
-  "$build/fanout_bench" --host 127.0.0.1 --port "$server_port" --members "$members" \
-    --messages "$messages" --size "$size" --timeout 50 "$@" | tee "$out/fanout-$label.txt" || rc=$?
+  "$build/fanout_bench" --host 127.0.0.1 --port "$server_port" --pid "$server_pid" \
+    --members "$members" --messages "$messages" --size "$size" --timeout 50 "$@" | tee "$out/fanout-$label.txt" || rc=$?
   stop_server
   echo "$label $(grep '^RESULT' "$out/fanout-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
 }
@@ -83,20 +87,38 @@ run_idle() {
   echo "$label $(grep '^RESULT' "$out/idle-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
 }
 
-# Counts the server's syscalls during one fan-out run: write/sendmsg calls per delivery tell
-# whether gather writes batch frames or every frame costs its own syscall.
-profile_strace() {
-  start_server "strace"
-  strace -c -f -p "$server_pid" -o "$out/strace.txt" &
-  local strace_pid=$!
-  sleep 1
-  "$build/fanout_bench" --host 127.0.0.1 --port "$server_port" --members "$members" \
-    --messages "$(( messages / 4 ))" --size "$size" --window 32 --timeout 50 | tee "$out/fanout-strace.txt" || true
-  kill -INT "$strace_pid" 2>/dev/null || true
-  wait "$strace_pid" 2>/dev/null || true
+# Counts the server's syscalls during the sending phase of one fan-out run (attached only after
+# every member joined: under strace the N^2 join-time presence frames alone take minutes).
+# sendmsg calls per delivery tell whether gather writes really batch frames.
+# PROFILE=strace uses strace -c (slows the server a lot: read counts, not times);
+# PROFILE=perf uses perf stat on syscall tracepoints (cheap, needs perf and root).
+profile_syscalls() {
+  local tool=$1
+  start_server "$tool"
+  local bench_err="$out/fanout-$tool.err"
+  "$build/fanout_bench" --host 127.0.0.1 --port "$server_port" --pid "$server_pid" \
+    --members "$members" --messages "$(( messages / 2 ))" --size "$size" --window 32 \
+    --settle-ms 1000 --timeout 50 >"$out/fanout-$tool.txt" 2>"$bench_err" &
+  local bench_pid=$!
+  until grep -q "joined in" "$bench_err" 2>/dev/null; do
+    kill -0 "$bench_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ $tool == strace ]]; then
+    strace -c -f -p "$server_pid" -o "$out/syscalls.txt" 2>/dev/null &
+  else
+    perf stat -e 'syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev,syscalls:sys_enter_recvmsg,syscalls:sys_enter_futex,syscalls:sys_enter_clock_nanosleep,syscalls:sys_enter_epoll_wait,context-switches,task-clock' \
+      -p "$server_pid" -o "$out/syscalls.txt" &
+  fi
+  local tracer_pid=$!
+  wait "$bench_pid" || true
+  kill -INT "$tracer_pid" 2>/dev/null || true
+  wait "$tracer_pid" 2>/dev/null || true
   stop_server
-  log "server syscalls during the traced run (strace slows everything; look at counts, not times)"
-  head -25 "$out/strace.txt"
+  cat "$out/fanout-$tool.txt"
+  log "server syscalls during the sending phase ($tool)"
+  grep -v '^$' "$out/syscalls.txt" | head -25
+  echo "profile-$tool $(grep '^RESULT' "$out/fanout-$tool.txt" || echo "RESULT missing")" >>"$out/summary"
 }
 
 main() {
@@ -106,15 +128,18 @@ main() {
   log "results and logs in $out"
   : >"$out/summary"
   if [[ ${ONLY:-fanout} == fanout || -z ${ONLY:-} ]]; then
-    run_fanout "w1-latency" --senders 1 --window 1
+    run_fanout "w1-latency" --senders 1 --window 1 --messages 200
     run_fanout "w32" --senders 1 --window 32
     run_fanout "s4-w32" --senders 4 --window 32
+    # Same load, with the thread layout that measured best on 2 cores: one CAF worker instead of
+    # two work-stealing pollers, and two Asio threads for the sockets.
+    SERVER_EXTRA="--scheduler.max-threads=1 --server.io_threads=2" run_fanout "w32-1caf-2io" --senders 1 --window 32
   fi
   if [[ ${ONLY:-idle} == idle || -z ${ONLY:-} ]]; then
     run_idle "no-room" --room-size 0
     run_idle "rooms-of-100" --room-size 100
   fi
-  [[ ${PROFILE:-} == strace ]] && profile_strace
+  [[ -z ${PROFILE:-} ]] || profile_syscalls "$PROFILE"
   echo
   echo "summary ($(nproc) cores, commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ))"
   sed 's/^/  /' "$out/summary"

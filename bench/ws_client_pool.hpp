@@ -26,6 +26,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <sstream>
+#include <ctime>
 #include <map>
 #include <string>
 #include <string_view>
@@ -135,6 +138,27 @@ inline long read_rss_kib(long pid) {
     if (line.rfind("VmRSS:", 0) == 0)
       return std::strtol(line.c_str() + 6, nullptr, 10);
   return -1;
+}
+
+/// CPU time (user + system) a process has used, in seconds, from /proc/<pid>/stat; -1 if unreadable.
+inline double read_cpu_seconds(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = stat.rfind(')'); // the command name may contain spaces
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close_paren + 2));
+  std::string skip;
+  for (int k = 3; k < 14; ++k) fields >> skip; // state .. cmajflt: fields 3 to 13
+  unsigned long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return -1;
+  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+/// CPU time this process has used so far, in seconds.
+inline double own_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
 }
 
 // -- the pool --------------------------------------------------------------------------------------
