@@ -121,7 +121,7 @@ private:
 
 // -- the benchmark ---------------------------------------------------------------------------------
 
-enum class phase { connecting, joining, settling, sending, done };
+enum class phase { joining, settling, sending, done };
 
 /// One sender's bookkeeping: what it may still send and when each message left.
 struct sender_state {
@@ -261,7 +261,6 @@ private:
   void advance() {
     int64_t now = now_ns();
     switch (phase_) {
-      case phase::connecting:
       case phase::joining:
         if (joined_ == opt_.members) {
           t_joined_ = now;
@@ -312,7 +311,7 @@ private:
     std::printf("fanout: members=%zu senders=%zu window=%zu size=%zu room=%s\n", opt_.members,
                 opt_.senders, opt_.window, opt_.size, opt_.room.c_str());
     std::printf("  connected+joined   %zu/%zu in %.2f s\n", joined_, opt_.members,
-                t_joined_ ? double(t_joined_ - t_begin_) / 1e9 : 0.0);
+                double((t_joined_ ? t_joined_ : now_ns()) - t_begin_) / 1e9);
     std::printf("  messages sent      %" PRIu64 " of %zu\n", sent_, opt_.messages);
     std::printf("  deliveries         %" PRIu64 " received / %" PRIu64 " expected%s\n", received_,
                 expected(), complete ? "" : "  (INCOMPLETE: timeout)");
@@ -326,16 +325,18 @@ private:
                 ", client frames in %" PRIu64 " (%.1f MB)\n",
                 errors_, closed_, starved, other_frames_, pool_.stats().frames_in,
                 double(pool_.stats().bytes_in) / 1e6);
+    bool sending_started = first_send_at_ != 0;
     if (!complete) mark_cpu(cpu_at_end_);
     double client_cpu = cpu_at_end_.client - cpu_at_start_.client;
     double server_cpu = cpu_at_start_.server >= 0 && cpu_at_end_.server >= 0
                           ? cpu_at_end_.server - cpu_at_start_.server
                           : -1;
     double per_delivery = received_ ? 1e6 / double(received_) : 0.0;
-    if (server_cpu >= 0)
+    if (sending_started && server_cpu >= 0)
       std::printf("  server CPU         %.2f s while sending = %.2f us per delivery\n", server_cpu,
                   server_cpu * per_delivery);
-    std::printf("  bench client CPU   %.2f s while sending = %.2f us per delivery\n", client_cpu,
+    if (sending_started)
+      std::printf("  bench client CPU   %.2f s while sending = %.2f us per delivery\n", client_cpu,
                 client_cpu * per_delivery);
     // One machine-readable line for bench/run.sh.
     std::printf("RESULT fanout members=%zu senders=%zu window=%zu size=%zu sent=%" PRIu64
@@ -360,7 +361,7 @@ private:
 
   fanout_options opt_;
   bench::client_pool pool_;
-  phase phase_ = phase::connecting;
+  phase phase_ = phase::joining;
   uint32_t run_id_ = 0;
   std::string join_frame_;
   std::vector<bool> joined_flag_;
