@@ -137,6 +137,12 @@ void http_session::upgrade(request&& req) {
     res.keep_alive(false);
     return send(std::move(res));
   }
+  if (ctx_->stopping) {
+    // The registry has already been swept for the shutdown close: a new connection would linger.
+    auto res = text_response(req, http::status::service_unavailable, "shutting down\n");
+    res.keep_alive(false);
+    return send(std::move(res));
+  }
   auto name = query_param(req.target(), "name");
   // The WebSocket stream keeps its own handshake and idle deadlines from here on.
   stream_.expires_never();

@@ -94,6 +94,7 @@ void server::stop() {
   if (!d.running)
     return;
   d.running = false;
+  d.ctx->stopping = true;
   d.accept_loop->stop();
   auto registry = d.ctx->registry;
   // Closing from an I/O thread keeps every strong reference (and so any destructor it may end

@@ -8,6 +8,7 @@
 #include "net/session_registry.hpp"
 #include "protocol/codec.hpp"
 
+#include <atomic>
 #include <memory>
 
 namespace parley::net {
@@ -18,6 +19,9 @@ struct server_context {
   protocol::codec_limits limits;
   session_spawner spawn;
   std::shared_ptr<session_registry> registry = std::make_shared<session_registry>();
+  /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field
+  /// that changes after start, hence mutable and atomic.
+  mutable std::atomic<bool> stopping{false};
 };
 
 using server_context_ptr = std::shared_ptr<const server_context>;
