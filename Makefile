@@ -4,16 +4,19 @@ BUILD_DIR ?= build
 TEST_BUILD_DIR ?= build-test
 JOBS ?= $(shell nproc)
 
-.PHONY: run test deps build build-test clean
+.PHONY: run test deps test-deps build build-test clean
 
 run: deps build
 	./$(BUILD_DIR)/parley --config=config.ini
 
-test: deps build-test
+test: test-deps build-test
 	cd $(TEST_BUILD_DIR) && ctest --output-on-failure --timeout 180
 
 deps:
 	./scripts/install-deps.sh
+
+test-deps: deps
+	./scripts/install-web-test-deps.sh
 
 build:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF

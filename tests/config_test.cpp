@@ -88,7 +88,8 @@ TEST_CASE("values in the config file replace the defaults") {
   {
     std::ofstream out{path};
     out << "[server]\nport=9100\nallowed_origins=[\"https://chat.example.com\"]\n"
-        << "[presence]\ngrace=750ms\n[rooms]\nidle_retire=2min\n";
+        << "[presence]\ngrace=750ms\n[rooms]\nidle_retire=2min\n"
+        << "[connection]\nrate_per_second=1\nrate_burst=3\n[supervisor]\nbackoff_factor=3\n";
   }
   app_config cfg;
   auto err = parse(cfg, {"--config=" + path});
@@ -98,4 +99,8 @@ TEST_CASE("values in the config file replace the defaults") {
   CHECK(cfg.values.server.allowed_origins == std::vector<std::string>{"https://chat.example.com"});
   CHECK(cfg.values.presence.grace == std::chrono::milliseconds(750));
   CHECK(cfg.values.rooms.idle_retire == std::chrono::minutes(2));
+  // Whole numbers for floating-point settings (CAF 0.17 alone would drop them silently).
+  CHECK(cfg.values.connection.rate_per_second == 1.0);
+  CHECK(cfg.values.connection.rate_burst == 3.0);
+  CHECK(cfg.values.supervisor.backoff_factor == 3.0);
 }

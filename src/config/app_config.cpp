@@ -1,6 +1,9 @@
 #include "config/app_config.hpp"
 
 #include <caf/config_option_adder.hpp>
+#include <caf/settings.hpp>
+
+#include <algorithm>
 
 namespace parley {
 
@@ -66,7 +69,25 @@ std::vector<std::string> normalize_arguments(int argc, char** argv) {
 }
 
 caf::error app_config::parse_command_line(int argc, char** argv) {
-  return parse(normalize_arguments(argc, argv));
+  auto args = normalize_arguments(argc, argv);
+  if (auto err = parse(args))
+    return err;
+  // CAF 0.17's INI reader refuses "rate_burst=3" for a double option and keeps the default without
+  // a word. Read the file's raw values and accept whole numbers, unless the command line overrode.
+  auto raw = parse_config_file(config_file_path.c_str());
+  if (!raw)
+    return caf::none;
+  auto accept_whole_number = [&](const std::string& key, double& target) {
+    auto on_command_line = std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
+      return arg.rfind("--" + key + "=", 0) == 0;
+    });
+    if (auto whole = caf::get_if<int64_t>(&*raw, key); whole && !on_command_line)
+      target = static_cast<double>(*whole);
+  };
+  accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
+  accept_whole_number("connection.rate_burst", values.connection.rate_burst);
+  accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
+  return caf::none;
 }
 
 } // namespace parley
