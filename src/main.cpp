@@ -50,7 +50,6 @@ protocol::codec_limits make_codec_limits(const settings& s) {
   limits.max_text_bytes = s.protocol.max_text_bytes;
   limits.max_depth = s.protocol.max_json_depth;
   limits.max_history_page = s.protocol.max_history_page;
-  limits.default_history_page = std::min<uint32_t>(limits.default_history_page, s.protocol.max_history_page);
   return limits;
 }
 
