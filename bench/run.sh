@@ -38,6 +38,7 @@ start_server() {
   local name=$1; shift
   local logf="$out/server-$name.log"
   "$build/parley" --config=config.ini --server.port=0 --server.address=127.0.0.1 \
+    --store.path="$out/parley-$name.db" \
     --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
     --rooms.capacity="$(( members > idle_clients ? members : idle_clients ))" \
     "$@" >"$logf" 2>&1 &

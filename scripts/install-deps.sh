@@ -11,6 +11,8 @@ packages=(
   doctest-dev
   libssl-dev
   libspdlog-dev
+  libsqlite3-dev
+  sqlite3
 )
 if [ $# -gt 0 ]; then
   packages=("$@")

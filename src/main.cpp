@@ -5,10 +5,12 @@
 #include "actors/directory.hpp"
 #include "actors/presence.hpp"
 #include "actors/session.hpp"
+#include "actors/store.hpp"
 #include "actors/supervisor.hpp"
 #include "config/app_config.hpp"
 #include "net/server.hpp"
 
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -53,10 +55,26 @@ protocol::codec_limits make_codec_limits(const settings& s) {
   return limits;
 }
 
+/// Opens the database once before anything starts, so that a file that is not a database (or a
+/// directory that cannot be created) stops the server with a clear message instead of later errors.
+bool check_database(const store_settings& s) {
+  try {
+    storage::message_db db{make_db_options(s)};
+    return true;
+  } catch (const storage::db_error& err) {
+    spdlog::critical("cannot use the message database {}: {}", s.path, err.what());
+    spdlog::critical("restore it from a backup or move it aside (a new one is created), or set "
+                     "[store] path in the configuration");
+    return false;
+  }
+}
+
 int run(app_config& cfg) {
   const settings& s = cfg.values;
   if (s.testing.fault_injection)
     spdlog::warn("fault injection is enabled ([testing] fault_injection): never in production");
+  if (!check_database(s.store))
+    return 1;
   caf::actor_system sys{cfg};
 
   auto sup = sys.spawn(supervisor, s.supervisor, std::random_device{}(), [](const std::string& key) {
@@ -65,6 +83,16 @@ int run(app_config& cfg) {
     std::raise(SIGTERM);
   });
   caf::scoped_actor self{sys};
+
+  // Detached: SQLite calls block their thread, which must not be one of CAF's scheduler threads.
+  auto store_cfg = s.store;
+  start_child(self, sup, child_spec{"store",
+                                    [store_cfg](caf::actor_system& sys) {
+                                      return caf::actor_cast<caf::actor>(
+                                        sys.spawn<caf::detached>(store, store_cfg));
+                                    },
+                                    nullptr, true});
+  spdlog::info("messages are stored in {}", s.store.path);
 
   auto presence_mem = std::make_shared<presence_memory>();
   auto grace = s.presence.grace;
@@ -91,6 +119,10 @@ int run(app_config& cfg) {
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});
+  // The registry holds strong references; the detached store's thread ends only once they are gone.
+  sys.registry().erase(store_atom::value);
+  sys.registry().erase(directory_atom::value);
+  sys.registry().erase(presence_atom::value);
   if (fatal_failure)
     return 1;
   return rc;

@@ -4,6 +4,7 @@
 // test runner): actors run only when the test says so, and timers fire only on advance_time.
 
 #include "actors/actors.hpp"
+#include "actors/store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -121,6 +122,16 @@ struct fixture {
   auto spawn(Ts&&... xs) {
     auto handle = sys.spawn(std::forward<Ts>(xs)...);
     spawned.push_back(caf::actor_cast<caf::actor>(handle));
+    return handle;
+  }
+
+  /// Spawns a message store on an in-memory database (or `path`), registered as "store".
+  store_actor spawn_store(const std::string& path = ":memory:") {
+    store_settings cfg;
+    cfg.path = path;
+    cfg.commit_window = caf::timespan{0};
+    auto handle = spawn(store, cfg);
+    run();
     return handle;
   }
 

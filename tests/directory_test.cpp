@@ -28,6 +28,7 @@ struct directory_fixture : fixture {
     supervisor_settings scfg;
     scfg.backoff_min = 100ms;
     scfg.backoff_max = 1s;
+    spawn_store();
     sup = spawn(supervisor, scfg, uint64_t{1}, [](const std::string&) {});
     room_config rcfg;
     rcfg.rooms.idle_retire = 60s;
@@ -110,4 +111,25 @@ TEST_CASE_FIXTURE(directory_fixture, "a restarted directory adopts its memory") 
   dir = spawn(directory, mem, sup, rcfg);
   run();
   CHECK(lookup("general") == room);
+  // Rooms and sessions find the new incarnation through the registry.
+  CHECK(sys.registry().get(directory_atom::value) == caf::actor_cast<caf::strong_actor_ptr>(dir));
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a retired room comes back from the store with its epoch, ids and history") {
+  auto room = lookup("general");
+  auto [session, sink] = join(room);
+  auto epoch = sink->take("joined").at(0)["epoch"].get<uint64_t>();
+  ask<uint64_t>(room, post_atom::value, session, std::string{"kept"}, std::string{});
+  ask<ok_atom>(room, leave_atom::value, session);
+  advance(61s);
+  REQUIRE(mem->rooms.empty());
+  auto fresh = lookup("general");
+  CHECK(fresh != room);
+  auto [again, again_sink] = join(fresh);
+  auto joined = again_sink->take("joined").at(0);
+  CHECK(joined["epoch"] == epoch);
+  CHECK(joined["last_id"] == 1);
+  REQUIRE(joined["history"].size() == 1);
+  CHECK(joined["history"][0]["text"] == "kept");
+  CHECK(ask<uint64_t>(fresh, post_atom::value, again, std::string{"next"}, std::string{}) == 2);
 }

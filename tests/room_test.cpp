@@ -13,6 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+
 struct member {
   caf::actor session;
   std::shared_ptr<recording_sink> sink;
@@ -23,6 +24,7 @@ struct room_fixture : fixture {
   std::shared_ptr<room_memory> mem = std::make_shared<room_memory>("general", 7);
   room_config cfg;
   room_actor room_handle;
+  store_actor store_handle;
 
   room_fixture() {
     cfg.rooms.capacity = 3;
@@ -30,6 +32,7 @@ struct room_fixture : fixture {
     cfg.rooms.history_on_join = 3;
     cfg.grace = 5s;
     cfg.rooms.typing_interval = 2s;
+    store_handle = spawn_store();
     room_handle = spawn(room, mem, cfg);
     run();
   }
@@ -132,15 +135,23 @@ TEST_CASE_FIXTURE(room_fixture, "a join beyond capacity is refused with room_ful
   CHECK(d.sink->take().empty());
 }
 
-TEST_CASE_FIXTURE(room_fixture, "history keeps only the newest history_size messages") {
+TEST_CASE_FIXTURE(room_fixture, "memory keeps the newest history_size messages and history pages reach into the store") {
   auto alice = join("alice");
   for (int i = 1; i <= 8; ++i)
     post(alice, "m" + std::to_string(i));
+  REQUIRE(mem->history.size() == 5);
+  CHECK(mem->history.front().msg.id == 4);
   auto page = ask<history_page>(room_handle, history_atom::value, uint64_t{0}, uint32_t{100});
-  REQUIRE(page.messages.size() == 5);
-  CHECK(page.messages.front().id == 4);
+  REQUIRE(page.messages.size() == 8);
+  CHECK(page.messages.front().id == 1);
+  CHECK(page.messages.front().text == "m1");
   CHECK(page.messages.back().id == 8);
   CHECK_FALSE(page.more);
+  auto older = ask<history_page>(room_handle, history_atom::value, uint64_t{4}, uint32_t{2});
+  REQUIRE(older.messages.size() == 2);
+  CHECK(older.messages[0].id == 2);
+  CHECK(older.messages[1].id == 3);
+  CHECK(older.more);
 }
 
 TEST_CASE_FIXTURE(room_fixture, "history pages backwards from before, oldest first, and says when there is more") {
@@ -345,4 +356,40 @@ TEST_CASE_FIXTURE(room_fixture, "a restarted room keeps members, history and ids
   disconnect(bob);
   advance(6s);
   CHECK(alice.sink->take("presence").size() == 1);
+}
+
+TEST_CASE_FIXTURE(room_fixture, "a restarted room delivers what the store committed for its predecessor") {
+  auto alice = join("alice");
+  post(alice, "seen");
+  caf::anon_send_exit(room_handle, caf::exit_reason::kill);
+  run();
+  // The predecessor's message was committed, but it died before it could broadcast it.
+  ask<append_result>(store_handle, append_atom::value, uint64_t{7},
+                     protocol::chat_message{"general", 0, "alice", "lost answer", 5, "c-9"});
+  alice.sink->take();
+  room_handle = spawn(room, mem, cfg);
+  run();
+  auto delivered = alice.sink->take("message");
+  REQUIRE(delivered.size() == 1);
+  CHECK(delivered[0]["id"] == 2);
+  CHECK(delivered[0]["text"] == "lost answer");
+  // The sender's retry with the same cid finds it instead of posting it twice.
+  CHECK(post(alice, "lost answer", "c-9") == 2);
+  CHECK(post(alice, "next") == 3);
+}
+
+TEST_CASE_FIXTURE(room_fixture, "a post is refused with store_unavailable while no store runs, and nothing is broadcast") {
+  auto alice = join("alice");
+  auto bob = join("bob");
+  caf::anon_send_exit(store_handle, caf::exit_reason::kill);
+  run();
+  bob.sink->take();
+  auto err = ask_error<uint64_t>(room_handle, post_atom::value, alice.session, std::string{"x"},
+                                 std::string{"c-1"});
+  CHECK(to_protocol_error(err) == protocol::error_code::store_unavailable);
+  CHECK(bob.sink->take("message").empty());
+  // A new store incarnation takes over; the retry goes through.
+  store_handle = spawn_store();
+  CHECK(post(alice, "x", "c-1") == 1);
+  CHECK(bob.sink->take("message").size() == 1);
 }

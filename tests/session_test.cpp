@@ -34,6 +34,7 @@ struct session_fixture : fixture {
   }
 
   session_fixture() {
+    spawn_store();
     sup = spawn(supervisor, supervisor_settings{}, uint64_t{1}, [](const std::string&) {});
     spawn(presence, presence_mem, caf::timespan{5s});
     room_config rcfg;

@@ -21,7 +21,7 @@ export const FINAL_CLOSE_CODES = new Map([
 ]);
 
 /** Errors after which the same frame may simply be sent again a little later. */
-const RETRYABLE_ERRORS = new Set(["room_unavailable", "rate_limited", "internal"]);
+const RETRYABLE_ERRORS = new Set(["room_unavailable", "store_unavailable", "rate_limited", "internal"]);
 
 export const DEFAULTS = Object.freeze({
   backoffBaseMs: 500,        // first retry waits up to 0.5 s ...

@@ -46,6 +46,12 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;           ///< stop a s
 using stable_atom = caf::atom_constant<caf::atom("stable")>;       ///< a child ran long enough
 using directory_atom = caf::atom_constant<caf::atom("directory")>; ///< registry key
 using presence_atom = caf::atom_constant<caf::atom("presence")>;   ///< registry key
+using store_atom = caf::atom_constant<caf::atom("store")>;         ///< registry key
+using open_atom = caf::atom_constant<caf::atom("open")>;           ///< load or create a room
+using append_atom = caf::atom_constant<caf::atom("append")>;       ///< persist a message
+using after_atom = caf::atom_constant<caf::atom("after")>;         ///< messages newer than an id
+using flush_atom = caf::atom_constant<caf::atom("flush")>;         ///< commit the pending group
+using prune_atom = caf::atom_constant<caf::atom("prune")>;         ///< apply retention
 
 // -- messages --------------------------------------------------------------------------------------
 
@@ -69,6 +75,19 @@ struct join_result {
 struct history_page {
   std::vector<protocol::chat_message> messages;
   bool more = false;  ///< older messages exist before the first one
+};
+
+/// A room as the store knows it: what a new room actor starts from.
+struct room_snapshot {
+  uint64_t epoch = 0;
+  uint64_t last_id = 0;   ///< highest id ever accepted (0: none yet)
+  std::vector<protocol::chat_message> recent;  ///< the newest messages, oldest first
+};
+
+/// What the store answers an append with, once the message is committed.
+struct append_result {
+  protocol::chat_message msg;  ///< with its id
+  bool duplicate = false;      ///< the sender already posted this cid: `msg` is the original
 };
 
 /// How a supervisor (re)creates one child: called on first start and on every restart.
@@ -140,6 +159,23 @@ using presence_actor = caf::typed_actor<
   /// Internal: a user's grace period ended (user, departure token).
   caf::reacts_to<expire_atom, std::string, uint64_t>>;
 
+/// The message store: the only actor that touches the database. Messages are committed in groups
+/// (one transaction per commit window); an append is answered only once its group is committed.
+/// Every failure to read or write answers store_unavailable; the store retries on the next request.
+using store_actor = caf::typed_actor<
+  /// Loads a room (creating it with a fresh epoch on first use) with up to `count` newest messages.
+  caf::replies_to<open_atom, std::string, uint32_t>::with<room_snapshot>,
+  /// Assigns the room's next id to a message and commits it (epoch: used if the room is new).
+  caf::replies_to<append_atom, uint64_t, protocol::chat_message>::with<append_result>,
+  /// Pages a room's history: messages with id < before (0: newest), at most limit, oldest first.
+  caf::replies_to<history_atom, std::string, uint64_t, uint32_t>::with<history_page>,
+  /// Messages with id > after, at most limit, oldest first; `more` means newer ones exist.
+  caf::replies_to<after_atom, std::string, uint64_t, uint32_t>::with<history_page>,
+  /// Internal: the commit window ended.
+  caf::reacts_to<flush_atom>,
+  /// Internal: apply retention (one bounded step at a time).
+  caf::reacts_to<prune_atom>>;
+
 /// The supervisor: starts children, restarts them with backoff, gives up past the intensity.
 using supervisor_actor = caf::typed_actor<
   /// Starts a child and answers its handle (an existing child with the same key is returned).
@@ -161,5 +197,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::inbound)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::history_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::append_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::chat_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::child_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_actor)

@@ -1,5 +1,6 @@
 #include "actors/directory.hpp"
 
+#include "actors/errors.hpp"
 #include "actors/room.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -15,11 +16,12 @@ namespace {
 using self_ptr = directory_actor::stateful_pointer<directory_state>;
 
 /// The child spec of a room: its memory lives in the factory, so every restart adopts it.
-child_spec room_spec(const std::string& name, const room_config& cfg) {
-  auto mem = std::make_shared<room_memory>(name, new_epoch());
+child_spec room_spec(self_ptr self, const std::string& name, const room_snapshot& snapshot) {
+  auto mem = make_room_memory(name, snapshot);
+  auto& cfg = self->state.cfg;
   child_spec spec;
-  // The epoch keeps keys unique: a retired room and its successor are different children.
-  spec.key = room_child_key(name) + "@" + std::to_string(mem->epoch);
+  // A serial number keeps keys unique: a retired room and its successor are different children.
+  spec.key = room_child_key(name) + "#" + std::to_string(++self->state.mem->rooms_started);
   spec.factory = [mem, cfg](caf::actor_system& sys) {
     return caf::actor_cast<caf::actor>(sys.spawn(room, mem, cfg));
   };
@@ -33,9 +35,15 @@ child_spec room_spec(const std::string& name, const room_config& cfg) {
   return spec;
 }
 
-void start_room(self_ptr self, const std::string& name) {
+void deliver_error(self_ptr self, const std::string& name, const caf::error& err) {
+  for (auto& promise : self->state.pending[name])
+    promise.deliver(err);
+  self->state.pending.erase(name);
+}
+
+void spawn_room(self_ptr self, const std::string& name, const room_snapshot& snapshot) {
   self->request(self->state.supervisor, caf::infinite, start_atom::value,
-                room_spec(name, self->state.cfg))
+                room_spec(self, name, snapshot))
     .then(
       [self, name](caf::actor& handle) {
         auto room = caf::actor_cast<room_actor>(handle);
@@ -46,10 +54,25 @@ void start_room(self_ptr self, const std::string& name) {
       },
       [self, name](caf::error& err) {
         spdlog::error("directory failed to start room {}: {}", name, self->system().render(err));
-        for (auto& promise : self->state.pending[name])
-          promise.deliver(err);
-        self->state.pending.erase(name);
+        deliver_error(self, name, err);
       });
+}
+
+/// Loads the room from the store (its epoch, ids and newest messages), then starts its actor.
+void start_room(self_ptr self, const std::string& name) {
+  auto store = caf::actor_cast<store_actor>(self->system().registry().get(store_atom::value));
+  if (!store) {
+    deliver_error(self, name, make_protocol_error(protocol::error_code::store_unavailable));
+    return;
+  }
+  auto recent = static_cast<uint32_t>(self->state.cfg.rooms.history_size);
+  self->request(store, caf::infinite, open_atom::value, name, recent)
+    .then([self, name](room_snapshot& snapshot) { spawn_room(self, name, snapshot); },
+          [self, name](caf::error& err) {
+            if (err.category() != error_category)
+              err = make_protocol_error(protocol::error_code::store_unavailable);
+            deliver_error(self, name, err);
+          });
 }
 
 } // namespace
@@ -63,6 +86,8 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
   self->state.mem = std::move(mem);
   self->state.supervisor = std::move(supervisor);
   self->state.cfg = std::move(cfg);
+  // CAF 0.17's put keeps an existing entry: drop the previous incarnation's first.
+  self->system().registry().erase(directory_atom::value);
   self->system().registry().put(directory_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self));
 
   return {

@@ -16,6 +16,7 @@ namespace parley {
 /// What the directory must not forget across a restart; owned by its child spec.
 struct directory_memory {
   std::unordered_map<std::string, room_actor> rooms;
+  uint64_t rooms_started = 0;  ///< numbers child keys, which must never repeat
 };
 
 struct directory_state {

@@ -25,15 +25,6 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string cid_key(const std::string& user, const std::string& cid) {
-  std::string key;
-  key.reserve(user.size() + 1 + cid.size());
-  key += user;
-  key += '\n';  // cannot appear in a user name
-  key += cid;
-  return key;
-}
-
 /// Member user names, sorted; users within their grace period still count.
 std::vector<std::string> member_names(const room_state& st) {
   std::vector<std::string> names;
@@ -88,22 +79,50 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
 }
 
 void remember(room_memory& mem, stored_message entry, std::size_t capacity) {
-  if (!entry.msg.cid.empty())
-    mem.cid_index.emplace(cid_key(entry.msg.from, entry.msg.cid), entry.msg.id);
+  mem.next_id = std::max(mem.next_id, entry.msg.id + 1);
   mem.history.push_back(std::move(entry));
   while (mem.history.size() > capacity) {
-    auto& oldest = mem.history.front();
-    if (!oldest.msg.cid.empty())
-      mem.cid_index.erase(cid_key(oldest.msg.from, oldest.msg.cid));
-    mem.evicted_up_to = oldest.msg.id;
+    mem.evicted_up_to = mem.history.front().msg.id;
     mem.history.pop_front();
   }
 }
 
-const stored_message* find_message(const room_memory& mem, uint64_t id) {
-  auto i = std::lower_bound(mem.history.begin(), mem.history.end(), id,
-                            [](const stored_message& m, uint64_t x) { return m.msg.id < x; });
-  return i != mem.history.end() && i->msg.id == id ? &*i : nullptr;
+/// The store's current handle, looked up once and again after a failure.
+store_actor store_of(self_ptr self) {
+  auto& st = self->state;
+  if (!st.store)
+    st.store = caf::actor_cast<store_actor>(self->system().registry().get(store_atom::value));
+  return st.store;
+}
+
+/// Broadcasts a committed message and keeps it in memory.
+void publish(self_ptr self, protocol::chat_message msg) {
+  auto& st = self->state;
+  auto encoded = make_frame(protocol::encode(msg));
+  st.last_typing.erase(msg.from);
+  remember(*st.mem, stored_message{std::move(msg), encoded}, st.cfg.rooms.history_size);
+  fan_out(st, encoded, frame_priority::essential);
+}
+
+/// After a crash: messages the store committed for the previous incarnation but whose commit
+/// answer it never saw. They were accepted, so members get them now.
+void catch_up(self_ptr self) {
+  auto store = store_of(self);
+  if (!store)
+    return;
+  auto& mem = *self->state.mem;
+  self->request(store, caf::infinite, after_atom::value, mem.name, mem.next_id - 1,
+                static_cast<uint32_t>(self->state.cfg.rooms.history_size))
+    .then(
+      [self](history_page& page) {
+        for (auto& msg : page.messages)
+          if (msg.id >= self->state.mem->next_id)
+            publish(self, std::move(msg));
+      },
+      [self](const caf::error& err) {
+        spdlog::warn("room {} could not catch up with the store: {}", self->state.mem->name,
+                     self->system().render(err));
+      });
 }
 
 void schedule_retire_check(self_ptr self) {
@@ -148,6 +167,7 @@ void adopt(self_ptr self) {
     return;
   spdlog::info("room {} restarted with {} members, history and ids kept", mem.name,
                mem.members.size());
+  catch_up(self);
   for (auto& [id, member] : mem.members)
     self->send(caf::actor_cast<session_actor>(member.session), moved_atom::value, mem.name,
                room_actor{self});
@@ -157,10 +177,14 @@ void adopt(self_ptr self) {
 
 } // namespace
 
-uint64_t new_epoch() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_int_distribution<uint64_t> dist{1, (uint64_t{1} << 53) - 1};
-  return dist(rng);
+std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot) {
+  auto mem = std::make_shared<room_memory>(std::move(name), snapshot.epoch);
+  mem->next_id = snapshot.last_id + 1;
+  // Older messages stay in the store: recovery from memory must start after them.
+  mem->evicted_up_to = snapshot.recent.empty() ? snapshot.last_id : snapshot.recent.front().id - 1;
+  for (auto& msg : snapshot.recent)
+    mem->history.push_back(stored_message{msg, make_frame(protocol::encode(msg))});
+  return mem;
 }
 
 room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, room_config cfg) {
@@ -220,35 +244,52 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto i = mem.members.find(session.id());
       if (i == mem.members.end())
         return make_protocol_error(protocol::error_code::not_member);
-      auto& sender = i->second;
-      if (!cid.empty()) {
-        auto dup = mem.cid_index.find(cid_key(sender.user, cid));
-        if (dup != mem.cid_index.end()) {
-          // A retry of something we already accepted: the sender gets the original back.
-          if (auto original = find_message(mem, dup->second))
-            sender.sink->push(original->encoded, frame_priority::essential);
-          return dup->second;
-        }
-      }
-      protocol::chat_message msg{mem.name, mem.next_id++, sender.user, std::move(text), now_ms(),
-                                 std::move(cid)};
-      auto encoded = make_frame(protocol::encode(msg));
-      auto id = msg.id;
-      st.last_typing.erase(sender.user);
-      remember(mem, stored_message{std::move(msg), encoded}, st.cfg.rooms.history_size);
-      fan_out(st, encoded, frame_priority::essential);
-      return id;
+      auto store = store_of(self);
+      if (!store)
+        return make_protocol_error(protocol::error_code::store_unavailable);
+      // Accepted only once committed: the id comes from the store, the broadcast after it.
+      protocol::chat_message msg{mem.name, 0, i->second.user, std::move(text), now_ms(), std::move(cid)};
+      auto promise = self->make_response_promise<uint64_t>();
+      self->request(store, caf::infinite, append_atom::value, mem.epoch, std::move(msg))
+        .then(
+          [self, promise, sender = session.id()](append_result& result) mutable {
+            auto id = result.msg.id;
+            if (result.duplicate) {
+              // A retry of something already accepted: only the sender gets the original again.
+              auto& members = self->state.mem->members;
+              if (auto m = members.find(sender); m != members.end())
+                m->second.sink->push(make_frame(protocol::encode(result.msg)), frame_priority::essential);
+            } else {
+              publish(self, std::move(result.msg));
+            }
+            promise.deliver(id);
+          },
+          [self, promise](caf::error& err) mutable {
+            if (err.category() != error_category) {
+              self->state.store = nullptr;  // the store died or restarts: look it up again
+              err = make_protocol_error(protocol::error_code::store_unavailable);
+            }
+            promise.deliver(err);
+          });
+      return promise;
     },
-    [self](history_atom, uint64_t before, uint32_t limit) -> history_page {
-      auto& history = self->state.mem->history;
+    [self](history_atom, uint64_t before, uint32_t limit) -> caf::result<history_page> {
+      auto& mem = *self->state.mem;
+      auto& history = mem.history;
       auto end = before == 0
                    ? history.end()
                    : std::lower_bound(history.begin(), history.end(), before,
                                       [](const stored_message& m, uint64_t x) { return m.msg.id < x; });
       auto available = static_cast<std::size_t>(end - history.begin());
+      if (available < limit && mem.evicted_up_to > 0) {
+        // The page reaches past what memory holds: the store has the rest.
+        if (auto store = store_of(self))
+          return self->delegate(store, history_atom::value, mem.name, before, limit);
+        return make_protocol_error(protocol::error_code::store_unavailable);
+      }
       auto count = std::min<std::size_t>(available, limit);
       history_page page;
-      page.more = available > count;
+      page.more = available > count || mem.evicted_up_to > 0;
       page.messages.reserve(count);
       for (auto i = end - static_cast<std::ptrdiff_t>(count); i != end; ++i)
         page.messages.push_back(i->msg);

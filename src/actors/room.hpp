@@ -28,6 +28,7 @@ struct stored_message {
 
 /// What a room must not forget when its actor crashes. The supervisor's child spec owns it, and each
 /// new incarnation of the room actor adopts it: members stay members, ids continue, history stays.
+/// The store is the durable record; this is the room's fast copy of its newest part.
 struct room_memory {
   explicit room_memory(std::string room_name, uint64_t room_epoch)
     : name(std::move(room_name)), epoch(room_epoch) {
@@ -35,12 +36,10 @@ struct room_memory {
   }
 
   std::string name;
-  uint64_t epoch;                  ///< changes only when history is lost (a new room)
-  uint64_t next_id = 1;
-  uint64_t evicted_up_to = 0;      ///< highest id dropped from the ring; recovery needs since >= it
+  uint64_t epoch;                  ///< changes only when history is lost (a new database)
+  uint64_t next_id = 1;            ///< one past the highest committed id
+  uint64_t evicted_up_to = 0;      ///< highest id not held here; recovery from memory needs since >= it
   std::deque<stored_message> history;
-  /// (user, cid) -> index key of a message still in history, for deduplicating retries.
-  std::unordered_map<std::string, uint64_t> cid_index;
   std::unordered_map<caf::actor_id, room_member> members;
   /// users whose last session died, still shown online until their grace token expires.
   std::unordered_map<std::string, uint64_t> departing;
@@ -60,6 +59,7 @@ struct room_state {
 
   std::shared_ptr<room_memory> mem;
   room_config cfg;
+  store_actor store;  ///< cached; looked up again after it fails
   /// user -> number of this room's member sessions the user has.
   std::unordered_map<std::string, std::size_t> user_sessions;
   /// user -> when their last typing indicator was relayed.
@@ -67,8 +67,8 @@ struct room_state {
   caf::actor_clock::time_point empty_since;
 };
 
-/// A fresh epoch for a new room: random, below 2^53 so JavaScript clients keep it exact.
-uint64_t new_epoch();
+/// A room's memory as loaded from the store: epoch, ids and the newest messages.
+std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot);
 
 /// The room actor. `mem` survives restarts; see room_memory.
 room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self,

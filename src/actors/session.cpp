@@ -34,12 +34,20 @@ void reply(self_ptr self, const Event& ev) {
   self->state.sink->push(make_frame(protocol::encode(ev)), frame_priority::essential);
 }
 
+/// Errors that are the server's fault, not the client's: they never count as abuse.
+bool server_side(error_code code) {
+  return code == error_code::room_unavailable || code == error_code::store_unavailable ||
+         code == error_code::internal;
+}
+
 /// Sends an error frame, and closes the connection once errors keep coming past the abuse limit.
 void fail(self_ptr self, error_code code, std::string message, const protocol::ref_t& ref) {
   auto& st = self->state;
   if (st.closing)
     return;
   reply(self, protocol::error_event{code, std::move(message), ref});
+  if (server_side(code))
+    return;
   auto now = self->clock().now();
   st.recent_errors.push_back(now);
   while (!st.recent_errors.empty() && now - st.recent_errors.front() > st.cfg.abuse_window)
@@ -54,8 +62,13 @@ void fail(self_ptr self, error_code code, std::string message, const protocol::r
 
 void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
   auto code = to_protocol_error(err);
-  auto message = code == error_code::room_unavailable ? "the room is restarting; retry shortly"
-                                                      : self->system().render(err);
+  std::string message;
+  if (code == error_code::room_unavailable)
+    message = "the room is restarting; retry shortly";
+  else if (code == error_code::store_unavailable)
+    message = "the message store cannot write right now; nothing was accepted, retry shortly";
+  else
+    message = self->system().render(err);
   fail(self, code, std::move(message), ref);
 }
 

@@ -50,6 +50,16 @@ app_config::app_config() {
     .add(v.supervisor.backoff_reset, "backoff_reset", "stable this long resets the backoff")
     .add(v.supervisor.max_restarts, "max_restarts", "restarts allowed within restart_window")
     .add(v.supervisor.restart_window, "restart_window", "window of max_restarts");
+  opt_group{custom_options_, "store"}
+    .add(v.store.path, "path", "SQLite database file, created on first run")
+    .add(v.store.commit_window, "commit_window", "longest wait to share a commit")
+    .add(v.store.max_batch, "max_batch", "messages per commit at most")
+    .add(v.store.fsync, "fsync", "sync each commit to disk (survives power loss)")
+    .add(v.store.busy_timeout, "busy_timeout", "wait this long for a locked database")
+    .add(v.store.max_db_bytes, "max_db_bytes", "refuse writes past this size; 0: no limit")
+    .add(v.store.retain_per_room, "retain_per_room", "newest messages kept per room; 0: all")
+    .add(v.store.retain_max_age, "retain_max_age", "drop older messages; 0: never")
+    .add(v.store.retention_interval, "retention_interval", "how often retention runs");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }

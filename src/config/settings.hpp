@@ -73,6 +73,21 @@ struct supervisor_settings {
   caf::timespan restart_window = std::chrono::seconds(60);
 };
 
+/// [store]: the SQLite message database.
+struct store_settings {
+  std::string path = "data/parley.db";  ///< created on first run, with its directory
+  /// An accepted message waits at most this long for others to share its transaction. 0: commit
+  /// at once, grouping only what queued up while the previous commit ran.
+  caf::timespan commit_window = std::chrono::milliseconds(2);
+  std::size_t max_batch = 1000;        ///< a group this large commits without waiting
+  bool fsync = true;                   ///< sync every commit (survives power loss), not only a crash
+  caf::timespan busy_timeout = std::chrono::seconds(1);  ///< wait for another writer's lock
+  std::size_t max_db_bytes = 0;        ///< refuse writes past this file size; 0: no limit
+  std::size_t retain_per_room = 100000;  ///< keep this many newest messages per room; 0: all
+  caf::timespan retain_max_age = caf::timespan{0};  ///< drop messages older than this; 0: never
+  caf::timespan retention_interval = std::chrono::minutes(5);  ///< how often retention runs
+};
+
 /// [testing]: switches for the end-to-end tests. Never enable in production.
 struct testing_settings {
   bool fault_injection = false;  ///< accept {"type":"crash_room"} to kill a room actor
@@ -86,6 +101,7 @@ struct settings {
   room_settings rooms;
   presence_settings presence;
   supervisor_settings supervisor;
+  store_settings store;
   testing_settings testing;
 };
 

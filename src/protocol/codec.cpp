@@ -419,6 +419,7 @@ const char* to_string(error_code code) {
     case error_code::binary_not_supported: return "binary_not_supported";
     case error_code::rate_limited: return "rate_limited";
     case error_code::room_unavailable: return "room_unavailable";
+    case error_code::store_unavailable: return "store_unavailable";
     case error_code::internal: return "internal";
   }
   return "internal";  // only reachable through a cast of an out-of-range value

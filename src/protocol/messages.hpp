@@ -30,6 +30,7 @@ enum class error_code : uint8_t {
   binary_not_supported, ///< a binary frame arrived; protocol v1 is text only
   rate_limited,         ///< the connection's token bucket is empty
   room_unavailable,     ///< the room is restarting or failed; retry (with the same cid) later
+  store_unavailable,    ///< the message store cannot write; nothing was accepted; retry later
   internal,             ///< a server fault; safe to retry
 };
 

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -122,7 +123,7 @@ server_process::server_process(server_options opts) {
   write_config(opts);
   spawn(opts);
   drainer_ = std::thread([this] { drain_output(); });
-  if (!wait_for_listening_line(opts.startup_timeout)) {
+  if (opts.expect_listening && !wait_for_listening_line(opts.startup_timeout)) {
     // FAIL throws and a throwing constructor runs no destructor: clean up here first.
     auto out = output();
     auto status = wait_for_exit(0ms);
@@ -152,6 +153,7 @@ void server_process::write_config(const server_options& opts) {
     {"server.address", "\"127.0.0.1\""},
     {"server.port", "0"},
     {"server.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web\""},
+    {"store.path", "\"" + temp_dir_ + "/parley.db\""},
   };
   for (const auto& [key, value] : opts.ini)
     values[key] = value;
@@ -343,12 +345,23 @@ void server_process::stop_child() {
 }
 
 void server_process::remove_config() {
-  if (!config_path_.empty())
-    std::remove(config_path_.c_str());
+  std::error_code ignored;
   if (!temp_dir_.empty())
-    ::rmdir(temp_dir_.c_str());
+    std::filesystem::remove_all(temp_dir_, ignored);  // the config and the default database
   config_path_.clear();
   temp_dir_.clear();
+}
+
+scratch_dir::scratch_dir() {
+  char dir_template[] = "/tmp/parley-e2e-data-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr)
+    FAIL("mkdtemp failed: " << strerror(errno));
+  path_ = dir_template;
+}
+
+scratch_dir::~scratch_dir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 // -- ws_client -------------------------------------------------------------------------------------

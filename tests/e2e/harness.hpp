@@ -44,6 +44,23 @@ struct server_options {
   std::vector<std::string> args;
   /// How long the server may take to print its listening line.
   millis startup_timeout = 15s;
+  /// False for a start-up that is meant to fail: the constructor returns without waiting.
+  bool expect_listening = true;
+};
+
+/// A temporary directory a test owns (e.g. a database two server runs share); removed at the end.
+class scratch_dir {
+public:
+  scratch_dir();
+  ~scratch_dir();
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+
+  /// A path inside the directory.
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+  std::string path_;
 };
 
 /// How a child process ended.

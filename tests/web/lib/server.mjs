@@ -1,6 +1,8 @@
 // Starts the real parley binary on a loopback port for the browser tests, and always stops it.
 
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const LISTENING = /parley listening on ([0-9.]+):(\d+)/;
@@ -24,11 +26,14 @@ export function paths() {
 /**
  * Starts parley and resolves once it prints "parley listening on <address>:<port>".
  * `port` 0 lets the server pick one; pass a port to restart on the same one.
+ * Each start gets a fresh message database in a temporary directory, removed when it stops.
  */
 export function startParley({ port = 0, extraArgs = [] } = {}) {
   const { binary, repo } = paths();
+  const dataDir = mkdtempSync(join(tmpdir(), "parley-web-"));
   const args = [
     `--config=${join(repo, "config.ini")}`,
+    `--store.path=${join(dataDir, "parley.db")}`,
     `--server.port=${port}`,
     "--server.address=127.0.0.1",
     `--server.web_root=${join(repo, "web")}`,
@@ -42,6 +47,7 @@ export function startParley({ port = 0, extraArgs = [] } = {}) {
   let output = "";
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => {
     running.delete(child);
+    rmSync(dataDir, { recursive: true, force: true });
     resolve({ code, signal });
   }));
 

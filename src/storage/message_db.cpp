@@ -1,0 +1,357 @@
+#include "storage/message_db.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace parley::storage {
+
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS rooms (
+  key     INTEGER PRIMARY KEY,
+  name    TEXT NOT NULL UNIQUE,
+  epoch   INTEGER NOT NULL,
+  last_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+  room   INTEGER NOT NULL REFERENCES rooms(key),
+  id     INTEGER NOT NULL,
+  epoch  INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  text   TEXT NOT NULL,
+  ts     INTEGER NOT NULL,
+  cid    TEXT,
+  PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_cid ON messages (room, sender, cid) WHERE cid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (ts);
+CREATE VIEW IF NOT EXISTS chat AS
+  SELECT rooms.name AS room, messages.id, messages.epoch, messages.sender, messages.text,
+         strftime('%Y-%m-%d %H:%M:%f', messages.ts / 1000.0, 'unixepoch') AS time, messages.cid
+  FROM messages JOIN rooms ON rooms.key = messages.room;
+)sql";
+
+// One prepared statement per query, in this order.
+enum query : int {
+  q_find_room,
+  q_create_room,
+  q_set_last_id,
+  q_all_rooms,
+  q_insert_message,
+  q_find_by_cid,
+  q_before,
+  q_after,
+  q_begin,
+  q_commit,
+  q_rollback,
+  q_prune_up_to,
+  q_prune_older,
+  query_count,
+};
+
+constexpr const char* queries[query_count] = {
+  "SELECT key, epoch, last_id FROM rooms WHERE name = ?1",
+  "INSERT INTO rooms (name, epoch, last_id) VALUES (?1, ?2, 0)",
+  "UPDATE rooms SET last_id = ?2 WHERE key = ?1",
+  "SELECT name, key, epoch, last_id FROM rooms ORDER BY name",
+  "INSERT INTO messages (room, id, epoch, sender, text, ts, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND sender = ?2 AND cid = ?3",
+  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+  "BEGIN IMMEDIATE",
+  "COMMIT",
+  "ROLLBACK",
+  "DELETE FROM messages WHERE room = ?1 AND id IN"
+  " (SELECT id FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id LIMIT ?3)",
+  "DELETE FROM messages WHERE (room, id) IN"
+  " (SELECT room, id FROM messages WHERE ts < ?1 LIMIT ?2)",
+};
+
+std::string describe(sqlite3* db, int rc, const char* doing) {
+  std::string msg = doing;
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return msg;
+}
+
+} // namespace
+
+bool db_error::connection_broken() const noexcept {
+  switch (code_) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_CONSTRAINT:
+      return false;  // the connection is fine; the fault is outside it and may clear
+    default:
+      return true;   // SQLITE_CORRUPT, SQLITE_IOERR, SQLITE_NOTADB, SQLITE_CANTOPEN, ...
+  }
+}
+
+/// A prepared statement: bind, step, read columns, reset.
+class message_db::statement {
+public:
+  statement(sqlite3* db, const char* sql) : db_(db) {
+    if (int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+        rc != SQLITE_OK)
+      throw db_error(describe(db, rc, "preparing a query"), rc & 0xff);
+  }
+
+  ~statement() { sqlite3_finalize(stmt_); }
+
+  statement& bind(int index, int64_t value) {
+    check(sqlite3_bind_int64(stmt_, index, value), "binding a number");
+    return *this;
+  }
+
+  statement& bind(int index, uint64_t value) { return bind(index, static_cast<int64_t>(value)); }
+
+  statement& bind(int index, const std::string& value) {
+    check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC),
+          "binding a string");
+    return *this;
+  }
+
+  statement& bind_null(int index) {
+    check(sqlite3_bind_null(stmt_, index), "binding null");
+    return *this;
+  }
+
+  /// Steps once: true while there is a row to read, false when done.
+  bool step(const char* doing) {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW)
+      return true;
+    if (rc == SQLITE_DONE)
+      return false;
+    auto err = db_error(describe(db_, rc, doing), rc & 0xff);
+    reset();
+    throw err;
+  }
+
+  /// Runs a statement that returns no rows.
+  void run(const char* doing) {
+    step(doing);
+    reset();
+  }
+
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+  std::string text(int col) const {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string{};
+  }
+
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+private:
+  void check(int rc, const char* doing) {
+    if (rc != SQLITE_OK)
+      throw db_error(describe(db_, rc, doing), rc & 0xff);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+message_db::message_db(const db_options& opts) {
+  if (opts.path != ":memory:") {
+    auto dir = std::filesystem::path(opts.path).parent_path();
+    std::error_code ec;
+    if (!dir.empty())
+      std::filesystem::create_directories(dir, ec);
+    if (ec)
+      throw db_error("cannot create the directory " + dir.string() + " for the database: " + ec.message(),
+                     SQLITE_CANTOPEN);
+  }
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (int rc = sqlite3_open_v2(opts.path.c_str(), &db_, flags, nullptr); rc != SQLITE_OK) {
+    auto msg = describe(db_, rc, ("cannot open the database " + opts.path).c_str());
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw db_error(msg, rc & 0xff);
+  }
+  try {
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, static_cast<int>(opts.busy_timeout.count()));
+    // The first statement reads the header: a file that is not a database fails right here.
+    exec("PRAGMA journal_mode = WAL", "switching to WAL mode (is this file a SQLite database?)");
+    exec(opts.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+         "setting the sync mode");
+    exec("PRAGMA foreign_keys = ON", "enabling foreign keys");
+    if (opts.max_bytes > 0) {
+      // max_page_count is in pages; SQLite answers SQLITE_FULL once the file would grow past it.
+      // SQLite's default page size is 4096 bytes.
+      auto pages = std::max<uint64_t>(opts.max_bytes / 4096, 16);
+      exec(("PRAGMA max_page_count = " + std::to_string(pages)).c_str(), "capping the database size");
+    }
+    exec(schema, "creating the schema");
+    for (int i = 0; i < query_count; ++i)
+      statements_.push_back(std::make_unique<statement>(db_, queries[i]));
+  } catch (...) {
+    statements_.clear();
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+message_db::~message_db() {
+  statements_.clear();
+  // Closing the last connection checkpoints the WAL into the main file.
+  sqlite3_close(db_);
+}
+
+void message_db::exec(const char* sql, const char* doing) {
+  char* errmsg = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &errmsg);
+  if (rc != SQLITE_OK) {
+    std::string msg = std::string{doing} + ": " + (errmsg ? errmsg : sqlite3_errstr(rc));
+    sqlite3_free(errmsg);
+    throw db_error(msg, rc & 0xff);
+  }
+}
+
+message_db::statement& message_db::prepared(int which) {
+  return *statements_[static_cast<std::size_t>(which)];
+}
+
+// -- rooms ------------------------------------------------------------------------------------------
+
+std::optional<room_row> message_db::find_room(const std::string& name) {
+  auto& q = prepared(q_find_room).bind(1, name);
+  std::optional<room_row> row;
+  if (q.step("looking up a room"))
+    row = room_row{q.integer(0), static_cast<uint64_t>(q.integer(1)), static_cast<uint64_t>(q.integer(2))};
+  q.reset();
+  return row;
+}
+
+room_row message_db::create_room(const std::string& name, uint64_t epoch) {
+  prepared(q_create_room).bind(1, name).bind(2, epoch).run("creating a room");
+  return room_row{sqlite3_last_insert_rowid(db_), epoch, 0};
+}
+
+void message_db::set_last_id(int64_t room_key, uint64_t last_id) {
+  prepared(q_set_last_id).bind(1, room_key).bind(2, last_id).run("updating a room's last id");
+}
+
+std::vector<std::pair<std::string, room_row>> message_db::all_rooms() {
+  auto& q = prepared(q_all_rooms);
+  std::vector<std::pair<std::string, room_row>> rooms;
+  while (q.step("listing rooms"))
+    rooms.emplace_back(q.text(0), room_row{q.integer(1), static_cast<uint64_t>(q.integer(2)),
+                                           static_cast<uint64_t>(q.integer(3))});
+  q.reset();
+  return rooms;
+}
+
+// -- messages ---------------------------------------------------------------------------------------
+
+namespace {
+
+template <class Statement>
+protocol::chat_message read_message(const Statement& q, const std::string& room) {
+  return protocol::chat_message{room, static_cast<uint64_t>(q.integer(0)), q.text(1), q.text(2),
+                                q.integer(3), q.text(4)};
+}
+
+} // namespace
+
+void message_db::insert_message(int64_t room_key, uint64_t epoch, const protocol::chat_message& msg) {
+  auto& q = prepared(q_insert_message);
+  q.bind(1, room_key).bind(2, msg.id).bind(3, epoch).bind(4, msg.from).bind(5, msg.text).bind(6, msg.ts);
+  if (msg.cid.empty())
+    q.bind_null(7);
+  else
+    q.bind(7, msg.cid);
+  q.run("storing a message");
+}
+
+std::optional<protocol::chat_message> message_db::find_by_cid(int64_t room_key, const std::string& room,
+                                                              const std::string& sender,
+                                                              const std::string& cid) {
+  auto& q = prepared(q_find_by_cid).bind(1, room_key).bind(2, sender).bind(3, cid);
+  std::optional<protocol::chat_message> found;
+  if (q.step("looking up a client id"))
+    found = read_message(q, room);
+  q.reset();
+  return found;
+}
+
+message_page message_db::before(int64_t room_key, const std::string& room, uint64_t before,
+                                uint32_t limit) {
+  auto upper = before == 0 ? static_cast<uint64_t>(INT64_MAX) : before;
+  auto& q = prepared(q_before).bind(1, room_key).bind(2, upper).bind(3, int64_t{limit} + 1);
+  message_page page;
+  while (q.step("reading history"))
+    page.messages.push_back(read_message(q, room));
+  q.reset();
+  if (page.messages.size() > limit) {
+    page.more = true;
+    page.messages.pop_back();
+  }
+  std::reverse(page.messages.begin(), page.messages.end());
+  return page;
+}
+
+message_page message_db::after(int64_t room_key, const std::string& room, uint64_t after,
+                               uint32_t limit) {
+  auto& q = prepared(q_after).bind(1, room_key).bind(2, after).bind(3, int64_t{limit} + 1);
+  message_page page;
+  while (q.step("reading messages"))
+    page.messages.push_back(read_message(q, room));
+  q.reset();
+  if (page.messages.size() > limit) {
+    page.more = true;
+    page.messages.pop_back();
+  }
+  return page;
+}
+
+// -- transactions -----------------------------------------------------------------------------------
+
+void message_db::begin() {
+  prepared(q_begin).run("starting a transaction");
+}
+
+void message_db::commit() {
+  prepared(q_commit).run("committing");
+}
+
+void message_db::rollback() noexcept {
+  if (sqlite3_get_autocommit(db_))
+    return;  // SQLite already rolled back (e.g. after SQLITE_FULL) or nothing was begun
+  try {
+    prepared(q_rollback).run("rolling back");
+  } catch (const db_error&) {
+    // Nothing more to do: the next BEGIN fails too and reports the fault.
+  }
+}
+
+// -- retention --------------------------------------------------------------------------------------
+
+prune_result message_db::prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows) {
+  prepared(q_prune_up_to)
+    .bind(1, room_key)
+    .bind(2, up_to_id)
+    .bind(3, static_cast<int64_t>(max_rows))
+    .run("applying retention");
+  auto deleted = static_cast<std::size_t>(sqlite3_changes(db_));
+  return {deleted, deleted == max_rows};
+}
+
+prune_result message_db::prune_older_than(int64_t cutoff_ms, std::size_t max_rows) {
+  prepared(q_prune_older).bind(1, cutoff_ms).bind(2, static_cast<int64_t>(max_rows)).run("applying retention");
+  auto deleted = static_cast<std::size_t>(sqlite3_changes(db_));
+  return {deleted, deleted == max_rows};
+}
+
+} // namespace parley::storage

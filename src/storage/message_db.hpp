@@ -1,0 +1,116 @@
+#pragma once
+
+// The SQLite message database: every line of SQL in Parley lives in message_db.cpp. This is a plain
+// class, not an actor; the store actor (actors/store.hpp) owns one and is its only user.
+//
+// Schema: `rooms` (name, epoch, last id) and `messages` (room, id, epoch, sender, text, ts, cid),
+// plus a `chat` view that joins them for people inspecting the file with the sqlite3 CLI.
+
+#include "protocol/messages.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace parley::storage {
+
+/// A failed SQLite call: the message says what was being done and SQLite's own words.
+class db_error : public std::runtime_error {
+public:
+  db_error(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
+
+  /// SQLite's primary result code (SQLITE_BUSY, SQLITE_FULL, ...).
+  int code() const noexcept { return code_; }
+
+  /// True if the connection itself is suspect (corrupt file, I/O error) and should be reopened.
+  bool connection_broken() const noexcept;
+
+private:
+  int code_;
+};
+
+struct db_options {
+  std::string path;                  ///< file name; ":memory:" for tests
+  bool synchronous_full = true;      ///< fsync every commit (power-loss safe); else only checkpoints
+  std::chrono::milliseconds busy_timeout{1000};  ///< wait this long for another writer's lock
+  uint64_t max_bytes = 0;            ///< cap the file size (SQLITE_FULL past it); 0: no cap
+};
+
+/// A room as the database knows it.
+struct room_row {
+  int64_t key = 0;      ///< rowid, used in the messages table
+  uint64_t epoch = 0;
+  uint64_t last_id = 0; ///< highest id ever committed in this room (0: none yet)
+};
+
+/// One page of messages, oldest first.
+struct message_page {
+  std::vector<protocol::chat_message> messages;
+  bool more = false;  ///< messages exist beyond the page (older for `before`, newer for `after`)
+};
+
+/// What one retention step removed.
+struct prune_result {
+  std::size_t deleted = 0;
+  bool more = false;  ///< the step hit its row limit; run another
+};
+
+class message_db {
+public:
+  /// Opens (creating if missing, with its directory) and prepares the database. Throws db_error
+  /// with a message a person can act on, e.g. for a file that is not a SQLite database.
+  explicit message_db(const db_options& opts);
+  ~message_db();
+
+  message_db(const message_db&) = delete;
+  message_db& operator=(const message_db&) = delete;
+
+  // -- rooms ----------------------------------------------------------------------------------------
+
+  std::optional<room_row> find_room(const std::string& name);
+  room_row create_room(const std::string& name, uint64_t epoch);
+  void set_last_id(int64_t room_key, uint64_t last_id);
+  std::vector<std::pair<std::string, room_row>> all_rooms();
+
+  // -- messages -------------------------------------------------------------------------------------
+
+  void insert_message(int64_t room_key, uint64_t epoch, const protocol::chat_message& msg);
+  /// The message a sender posted with this client id, if the database still has it.
+  std::optional<protocol::chat_message> find_by_cid(int64_t room_key, const std::string& room,
+                                                    const std::string& sender, const std::string& cid);
+  /// Up to `limit` messages with id < before (0: the newest), oldest first.
+  message_page before(int64_t room_key, const std::string& room, uint64_t before, uint32_t limit);
+  /// Up to `limit` messages with id > after, oldest first.
+  message_page after(int64_t room_key, const std::string& room, uint64_t after, uint32_t limit);
+
+  // -- transactions ---------------------------------------------------------------------------------
+
+  void begin();     ///< BEGIN IMMEDIATE: takes the write lock now, so a busy database fails early
+  void commit();
+  void rollback() noexcept;
+
+  // -- retention ------------------------------------------------------------------------------------
+
+  /// Deletes at most `max_rows` of a room's messages with id <= up_to_id.
+  prune_result prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows);
+  /// Deletes at most `max_rows` messages (any room) older than `cutoff_ms`.
+  prune_result prune_older_than(int64_t cutoff_ms, std::size_t max_rows);
+
+private:
+  class statement;
+
+  void exec(const char* sql, const char* doing);
+  statement& prepared(int which);
+
+  sqlite3* db_ = nullptr;
+  std::vector<std::unique_ptr<statement>> statements_;
+};
+
+} // namespace parley::storage

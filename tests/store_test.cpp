@@ -1,0 +1,311 @@
+// The store actor on the deterministic scheduler, over real SQLite files in a temporary directory:
+// group commit, ids, duplicates, reloading after a restart, retention, and every fault it answers
+// with store_unavailable instead of failing.
+
+#include "actor_fixture.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/store.hpp"
+#include "storage/message_db.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace parley;
+using namespace parley::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A fresh directory under /tmp, removed with everything in it at the end of the test.
+struct temp_dir {
+  fs::path path;
+
+  temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "parley-store-XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+struct store_fixture : fixture {
+  temp_dir dir;
+  store_settings cfg;
+  store_actor st;
+
+  store_fixture() {
+    cfg.path = (dir.path / "parley.db").string();
+    cfg.commit_window = 0s;
+    cfg.busy_timeout = 50ms;
+    cfg.retain_per_room = 0;
+  }
+
+  void start() {
+    st = spawn(store, cfg);
+    run();
+  }
+
+  void restart() {
+    caf::anon_send_exit(st, caf::exit_reason::kill);
+    run();
+    start();
+  }
+
+  static protocol::chat_message message(const std::string& from, const std::string& text,
+                                        const std::string& cid = "", int64_t ts = 1000) {
+    return protocol::chat_message{"general", 0, from, text, ts, cid};
+  }
+
+  append_result append(const protocol::chat_message& msg, uint64_t epoch = 7) {
+    return ask<append_result>(st, append_atom::value, epoch, msg);
+  }
+
+  protocol::error_code append_error(const protocol::chat_message& msg) {
+    return to_protocol_error(ask_error<append_result>(st, append_atom::value, uint64_t{7}, msg));
+  }
+
+  room_snapshot open(const std::string& name = "general", uint32_t count = 10) {
+    return ask<room_snapshot>(st, open_atom::value, name, count);
+  }
+
+  /// What a second connection (another process, say) sees in the file.
+  std::vector<protocol::chat_message> on_disk() {
+    storage::message_db db{make_db_options(cfg)};
+    auto room = db.find_room("general");
+    if (!room)
+      return {};
+    return db.after(room->key, "general", 0, 1000).messages;
+  }
+};
+
+std::vector<uint64_t> ids(const std::vector<protocol::chat_message>& messages) {
+  std::vector<uint64_t> out;
+  for (auto& m : messages)
+    out.push_back(m.id);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(store_fixture, "a new room gets a fresh epoch that stays the same when opened again") {
+  start();
+  auto first = open();
+  CHECK(first.epoch > 0);
+  CHECK(first.epoch < (uint64_t{1} << 53));
+  CHECK(first.last_id == 0);
+  CHECK(first.recent.empty());
+  CHECK(open().epoch == first.epoch);
+  CHECK(open("other").epoch != first.epoch);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "appends get consecutive ids and are on disk when answered") {
+  start();
+  CHECK(append(message("alice", "one")).msg.id == 1);
+  auto second = append(message("bob", "two"));
+  CHECK(second.msg.id == 2);
+  CHECK_FALSE(second.duplicate);
+  auto disk = on_disk();
+  REQUIRE(disk.size() == 2);
+  CHECK(disk[1].from == "bob");
+  CHECK(disk[1].text == "two");
+  CHECK(disk[1].ts == 1000);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "appends within the commit window share one commit and are answered only after it") {
+  cfg.commit_window = 5ms;
+  start();
+  auto h1 = self->request(st, caf::infinite, append_atom::value, uint64_t{7}, message("alice", "a"));
+  auto h2 = self->request(st, caf::infinite, append_atom::value, uint64_t{7}, message("bob", "b"));
+  run();
+  // The window has not ended: nothing is committed, and nobody has been answered.
+  CHECK(on_disk().empty());
+  CHECK(self->mailbox().empty());
+  advance(5ms);
+  CHECK(on_disk().size() == 2);
+  uint64_t id1 = 0, id2 = 0;
+  h1.receive([&](append_result& r) { id1 = r.msg.id; }, [](caf::error&) { FAIL("append failed"); });
+  h2.receive([&](append_result& r) { id2 = r.msg.id; }, [](caf::error&) { FAIL("append failed"); });
+  CHECK(id1 == 1);
+  CHECK(id2 == 2);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a full group commits without waiting for the window") {
+  cfg.commit_window = 10s;
+  cfg.max_batch = 3;
+  start();
+  for (int i = 0; i < 3; ++i)
+    self->send(st, append_atom::value, uint64_t{7}, message("alice", std::to_string(i)));
+  run();
+  CHECK(on_disk().size() == 3);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a room keeps its epoch, ids and messages across a store restart") {
+  start();
+  auto epoch = open().epoch;
+  for (int i = 1; i <= 5; ++i)
+    append(message("alice", "m" + std::to_string(i)));
+  restart();
+  auto reopened = open("general", 3);
+  CHECK(reopened.epoch == epoch);
+  CHECK(reopened.last_id == 5);
+  CHECK(ids(reopened.recent) == std::vector<uint64_t>{3, 4, 5});
+  CHECK(reopened.recent.back().text == "m5");
+  CHECK(append(message("bob", "after")).msg.id == 6);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a retried cid answers the original, within a group and after its commit") {
+  cfg.commit_window = 5ms;
+  start();
+  auto h1 = self->request(st, caf::infinite, append_atom::value, uint64_t{7}, message("alice", "hi", "c1"));
+  auto h2 = self->request(st, caf::infinite, append_atom::value, uint64_t{7}, message("alice", "hi", "c1"));
+  run();
+  advance(5ms);
+  append_result r1, r2;
+  h1.receive([&](append_result& r) { r1 = r; }, [](caf::error&) { FAIL("append failed"); });
+  h2.receive([&](append_result& r) { r2 = r; }, [](caf::error&) { FAIL("append failed"); });
+  CHECK_FALSE(r1.duplicate);
+  CHECK(r2.duplicate);
+  CHECK(r2.msg.id == r1.msg.id);
+  cfg.commit_window = 0s;
+  restart();
+  auto later = append(message("alice", "hi", "c1"));
+  CHECK(later.duplicate);
+  CHECK(later.msg.id == r1.msg.id);
+  CHECK(later.msg.text == "hi");
+  // The same cid from someone else is their own message.
+  CHECK_FALSE(append(message("bob", "hi", "c1")).duplicate);
+  CHECK(on_disk().size() == 2);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "history pages backwards and after reads forwards, oldest first") {
+  start();
+  for (int i = 1; i <= 6; ++i)
+    append(message("alice", "m" + std::to_string(i)));
+  auto page = ask<history_page>(st, history_atom::value, std::string{"general"}, uint64_t{5}, uint32_t{2});
+  CHECK(ids(page.messages) == std::vector<uint64_t>{3, 4});
+  CHECK(page.more);
+  auto oldest = ask<history_page>(st, history_atom::value, std::string{"general"}, uint64_t{3}, uint32_t{5});
+  CHECK(ids(oldest.messages) == std::vector<uint64_t>{1, 2});
+  CHECK_FALSE(oldest.more);
+  auto newer = ask<history_page>(st, after_atom::value, std::string{"general"}, uint64_t{2}, uint32_t{3});
+  CHECK(ids(newer.messages) == std::vector<uint64_t>{3, 4, 5});
+  CHECK(newer.more);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a read first commits what is pending, so it sees every accepted message") {
+  cfg.commit_window = 10s;
+  start();
+  self->send(st, append_atom::value, uint64_t{7}, message("alice", "pending"));
+  auto page = ask<history_page>(st, history_atom::value, std::string{"general"}, uint64_t{0}, uint32_t{10});
+  REQUIRE(page.messages.size() == 1);
+  CHECK(page.messages[0].text == "pending");
+}
+
+TEST_CASE_FIXTURE(store_fixture, "retention keeps the newest messages per room and drops old ones by age") {
+  cfg.retain_per_room = 3;
+  cfg.retain_max_age = 1h;
+  cfg.retention_interval = 1min;
+  start();
+  using namespace std::chrono;
+  auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  for (int i = 1; i <= 6; ++i)
+    append(message("alice", "m" + std::to_string(i), "", now));
+  // Retention runs in the background, on its interval; nothing is dropped before.
+  CHECK(on_disk().size() == 6);
+  advance(1min);
+  CHECK(ids(on_disk()) == std::vector<uint64_t>{4, 5, 6});
+  // Age: an old message goes on the next pass even though the room is within its count.
+  cfg.retain_per_room = 0;
+  restart();
+  append(message("alice", "ancient", "", now - duration_cast<milliseconds>(2h).count()));
+  advance(1min);
+  CHECK(ids(on_disk()) == std::vector<uint64_t>{4, 5, 6});
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a locked database answers store_unavailable and the store recovers when the lock goes") {
+  start();
+  CHECK(append(message("alice", "before")).msg.id == 1);
+  {
+    // Another process holds the write lock (a backup tool, say) for longer than busy_timeout.
+    storage::message_db other{make_db_options(cfg)};
+    other.begin();
+    CHECK(append_error(message("alice", "blocked")) == protocol::error_code::store_unavailable);
+    other.rollback();
+  }
+  // Nothing of the failed message remains, and its id is not skipped.
+  auto next = append(message("alice", "after"));
+  CHECK(next.msg.id == 2);
+  auto disk = on_disk();
+  REQUIRE(disk.size() == 2);
+  CHECK(disk[1].text == "after");
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a full database answers store_unavailable and recovers once retention frees space") {
+  cfg.max_db_bytes = 96 * 1024;
+  cfg.retain_per_room = 2;
+  cfg.retention_interval = 1min;
+  start();
+  std::string big(4000, 'x');
+  uint64_t accepted = 0;
+  protocol::error_code failure{};
+  for (int i = 0; i < 100 && failure == protocol::error_code{}; ++i) {
+    auto h = self->request(st, caf::infinite, append_atom::value, uint64_t{7}, message("alice", big));
+    run();
+    h.receive([&](append_result& r) { accepted = r.msg.id; },
+              [&](caf::error& err) { failure = to_protocol_error(err); });
+  }
+  REQUIRE(failure == protocol::error_code::store_unavailable);
+  CHECK(accepted > 2);
+  // Everything acknowledged is on disk; the refused message is not.
+  CHECK(on_disk().size() == accepted);
+  advance(1min);  // retention deletes all but the newest two
+  CHECK(append(message("alice", big)).msg.id == accepted + 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a file that is not a database is reported clearly, and the store recovers once it is replaced") {
+  {
+    std::ofstream garbage{cfg.path, std::ios::binary};
+    garbage << std::string(8192, 'Z');
+  }
+  try {
+    storage::message_db db{make_db_options(cfg)};
+    FAIL("opening a garbage file succeeded");
+  } catch (const storage::db_error& err) {
+    CHECK(std::string{err.what()}.find("not a database") != std::string::npos);
+  }
+  start();
+  CHECK(to_protocol_error(ask_error<room_snapshot>(st, open_atom::value, std::string{"general"},
+                                                   uint32_t{10}))
+        == protocol::error_code::store_unavailable);
+  CHECK(append_error(message("alice", "x")) == protocol::error_code::store_unavailable);
+  fs::remove(cfg.path);
+  CHECK(append(message("alice", "x")).msg.id == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "a missing database and directory are created on first use") {
+  cfg.path = (dir.path / "nested" / "deeper" / "chat.db").string();
+  start();
+  CHECK(append(message("alice", "x")).msg.id == 1);
+  CHECK(fs::exists(cfg.path));
+}
+
+TEST_CASE_FIXTURE(store_fixture, "stopping the store commits what is pending first") {
+  cfg.commit_window = 10s;
+  start();
+  self->send(st, append_atom::value, uint64_t{7}, message("alice", "last words"));
+  run();
+  CHECK(on_disk().empty());
+  caf::anon_send_exit(st, caf::exit_reason::user_shutdown);
+  run();
+  REQUIRE(on_disk().size() == 1);
+  CHECK(on_disk()[0].text == "last words");
+}
