@@ -61,8 +61,9 @@ struct store_fixture : fixture {
   }
 
   static protocol::chat_message message(const std::string& from, const std::string& text,
-                                        const std::string& cid = "", int64_t ts = 1000) {
-    return protocol::chat_message{"general", 0, from, text, ts, cid};
+                                        const std::string& cid = "", int64_t ts = 1000,
+                                        const std::string& room = "general") {
+    return protocol::chat_message{room, 0, from, text, ts, cid};
   }
 
   append_result append(const protocol::chat_message& msg, uint64_t epoch = 7) {
@@ -78,12 +79,12 @@ struct store_fixture : fixture {
   }
 
   /// What a second connection (another process, say) sees in the file.
-  std::vector<protocol::chat_message> on_disk() {
+  std::vector<protocol::chat_message> on_disk(const std::string& name = "general") {
     storage::message_db db{make_db_options(cfg)};
-    auto room = db.find_room("general");
+    auto room = db.find_room(name);
     if (!room)
       return {};
-    return db.after(room->key, "general", 0, 1000).messages;
+    return db.after(room->key, name, 0, 1000).messages;
   }
 };
 
@@ -210,25 +211,36 @@ TEST_CASE_FIXTURE(store_fixture, "a read first commits what is pending, so it se
   CHECK(page.messages[0].text == "pending");
 }
 
-TEST_CASE_FIXTURE(store_fixture, "retention keeps the newest messages per room and drops old ones by age") {
+TEST_CASE_FIXTURE(store_fixture, "retention keeps the newest messages per room, in the background") {
   cfg.retain_per_room = 3;
+  cfg.retention_interval = 1min;
+  start();
+  for (int i = 1; i <= 6; ++i)
+    append(message("alice", "m" + std::to_string(i)));
+  // Retention runs on its interval, never on the send path: nothing is dropped before.
+  CHECK(on_disk().size() == 6);
+  advance(1min);
+  CHECK(ids(on_disk()) == std::vector<uint64_t>{4, 5, 6});
+  // Ids continue after what was dropped.
+  CHECK(append(message("alice", "m7")).msg.id == 7);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "retention drops messages older than the maximum age, and ids continue") {
   cfg.retain_max_age = 1h;
   cfg.retention_interval = 1min;
   start();
   using namespace std::chrono;
   auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  for (int i = 1; i <= 6; ++i)
-    append(message("alice", "m" + std::to_string(i), "", now));
-  // Retention runs in the background, on its interval; nothing is dropped before.
-  CHECK(on_disk().size() == 6);
+  auto long_ago = now - duration_cast<milliseconds>(2h).count();
+  append(message("alice", "old 1", "", long_ago));
+  append(message("alice", "old 2", "", long_ago));
+  append(message("alice", "new 3", "", now));
+  append(message("alice", "stale", "", long_ago, "quiet"));
   advance(1min);
-  CHECK(ids(on_disk()) == std::vector<uint64_t>{4, 5, 6});
-  // Age: an old message goes on the next pass even though the room is within its count.
-  cfg.retain_per_room = 0;
-  restart();
-  append(message("alice", "ancient", "", now - duration_cast<milliseconds>(2h).count()));
-  advance(1min);
-  CHECK(ids(on_disk()) == std::vector<uint64_t>{4, 5, 6});
+  CHECK(ids(on_disk()) == std::vector<uint64_t>{3});
+  CHECK(on_disk("quiet").empty());
+  // A room whose every message expired keeps its ids going.
+  CHECK(append(message("bob", "back", "", now, "quiet")).msg.id == 2);
 }
 
 TEST_CASE_FIXTURE(store_fixture, "a locked database answers store_unavailable and the store recovers when the lock goes") {

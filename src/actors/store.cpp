@@ -189,19 +189,22 @@ history_page to_history_page(storage::message_page&& page) {
 
 /// One bounded retention step over every room; answers whether more remains to delete.
 bool prune_step(self_ptr self) {
+  using namespace std::chrono;
   auto& cfg = self->state.cfg;
   auto& db = database(self);
+  auto cutoff = system_clock::now() - duration_cast<system_clock::duration>(cfg.retain_max_age);
+  auto cutoff_ms = duration_cast<milliseconds>(cutoff.time_since_epoch()).count();
   bool more = false;
-  if (cfg.retain_per_room > 0) {
-    for (auto& [name, row] : db.all_rooms())
-      if (row.last_id > cfg.retain_per_room)
-        more |= db.prune_up_to(row.key, row.last_id - cfg.retain_per_room, prune_step_rows).more;
-  }
-  if (cfg.retain_max_age.count() > 0) {
-    using namespace std::chrono;
-    auto cutoff = system_clock::now() - duration_cast<system_clock::duration>(cfg.retain_max_age);
-    auto cutoff_ms = duration_cast<milliseconds>(cutoff.time_since_epoch()).count();
-    more |= db.prune_older_than(cutoff_ms, prune_step_rows).more;
+  for (auto& [name, row] : db.all_rooms()) {
+    uint64_t up_to = 0;  // delete ids <= up_to
+    if (cfg.retain_per_room > 0 && row.last_id > cfg.retain_per_room)
+      up_to = row.last_id - cfg.retain_per_room;
+    if (cfg.retain_max_age.count() > 0) {
+      auto first_recent = db.first_id_since(row.key, cutoff_ms);
+      up_to = std::max(up_to, first_recent ? *first_recent - 1 : row.last_id);
+    }
+    if (up_to > 0)
+      more |= db.prune_up_to(row.key, up_to, prune_step_rows).more;
   }
   return more;
 }
@@ -215,7 +218,7 @@ bool retention_enabled(const store_settings& cfg) {
 storage::db_options make_db_options(const store_settings& cfg) {
   storage::db_options opts;
   opts.path = cfg.path;
-  opts.synchronous_full = cfg.fsync;
+  opts.synchronous_full = cfg.synchronous == "full";
   opts.busy_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.busy_timeout);
   opts.max_bytes = cfg.max_db_bytes;
   return opts;

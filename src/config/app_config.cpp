@@ -54,7 +54,7 @@ app_config::app_config() {
     .add(v.store.path, "path", "SQLite database file, created on first run")
     .add(v.store.commit_window, "commit_window", "longest wait to share a commit")
     .add(v.store.max_batch, "max_batch", "messages per commit at most")
-    .add(v.store.fsync, "fsync", "sync each commit to disk (survives power loss)")
+    .add(v.store.synchronous, "synchronous", "\"full\": sync each commit (survives power loss); \"normal\"")
     .add(v.store.busy_timeout, "busy_timeout", "wait this long for a locked database")
     .add(v.store.max_db_bytes, "max_db_bytes", "refuse writes past this size; 0: no limit")
     .add(v.store.retain_per_room, "retain_per_room", "newest messages kept per room; 0: all")
@@ -97,6 +97,8 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
   accept_whole_number("connection.rate_burst", values.connection.rate_burst);
   accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
+  if (values.store.synchronous != "full" && values.store.synchronous != "normal")
+    return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
   return caf::none;
 }
 

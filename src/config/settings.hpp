@@ -78,9 +78,11 @@ struct store_settings {
   std::string path = "data/parley.db";  ///< created on first run, with its directory
   /// An accepted message waits at most this long for others to share its transaction. 0: commit
   /// at once, grouping only what queued up while the previous commit ran.
-  caf::timespan commit_window = std::chrono::milliseconds(2);
+  caf::timespan commit_window = caf::timespan{0};
   std::size_t max_batch = 1000;        ///< a group this large commits without waiting
-  bool fsync = true;                   ///< sync every commit (survives power loss), not only a crash
+  /// SQLite's synchronous mode: "full" syncs every commit to disk (survives power loss); "normal"
+  /// syncs only at checkpoints (survives a crash of the server, may lose the last commits on power loss).
+  std::string synchronous = "full";
   caf::timespan busy_timeout = std::chrono::seconds(1);  ///< wait for another writer's lock
   std::size_t max_db_bytes = 0;        ///< refuse writes past this file size; 0: no limit
   std::size_t retain_per_room = 100000;  ///< keep this many newest messages per room; 0: all

@@ -16,18 +16,21 @@ CREATE TABLE IF NOT EXISTS rooms (
   epoch   INTEGER NOT NULL,
   last_id INTEGER NOT NULL DEFAULT 0
 );
+-- Rows are kept in commit order (seq), so a commit writes its messages onto the newest pages
+-- whichever rooms they belong to; rooms are found through messages_by_room. (Keyed by (room, id)
+-- instead, a commit touching many rooms wrote a data page per room: bench/README.md.)
 CREATE TABLE IF NOT EXISTS messages (
+  seq    INTEGER PRIMARY KEY,
   room   INTEGER NOT NULL REFERENCES rooms(key),
   id     INTEGER NOT NULL,
   epoch  INTEGER NOT NULL,
   sender TEXT NOT NULL,
   text   TEXT NOT NULL,
   ts     INTEGER NOT NULL,
-  cid    TEXT,
-  PRIMARY KEY (room, id)
-) WITHOUT ROWID;
+  cid    TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_cid ON messages (room, sender, cid) WHERE cid IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_by_time ON messages (ts);
 CREATE VIEW IF NOT EXISTS chat AS
   SELECT rooms.name AS room, messages.id, messages.epoch, messages.sender, messages.text,
          strftime('%Y-%m-%d %H:%M:%f', messages.ts / 1000.0, 'unixepoch') AS time, messages.cid
@@ -48,7 +51,7 @@ enum query : int {
   q_commit,
   q_rollback,
   q_prune_up_to,
-  q_prune_older,
+  q_first_since,
   query_count,
 };
 
@@ -66,8 +69,8 @@ constexpr const char* queries[query_count] = {
   "ROLLBACK",
   "DELETE FROM messages WHERE room = ?1 AND id IN"
   " (SELECT id FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id LIMIT ?3)",
-  "DELETE FROM messages WHERE (room, id) IN"
-  " (SELECT room, id FROM messages WHERE ts < ?1 LIMIT ?2)",
+  // Ids grow with time within a room, so this stops at the first recent message.
+  "SELECT id FROM messages WHERE room = ?1 AND ts >= ?2 ORDER BY id LIMIT 1",
 };
 
 std::string describe(sqlite3* db, int rc, const char* doing) {
@@ -348,10 +351,13 @@ prune_result message_db::prune_up_to(int64_t room_key, uint64_t up_to_id, std::s
   return {deleted, deleted == max_rows};
 }
 
-prune_result message_db::prune_older_than(int64_t cutoff_ms, std::size_t max_rows) {
-  prepared(q_prune_older).bind(1, cutoff_ms).bind(2, static_cast<int64_t>(max_rows)).run("applying retention");
-  auto deleted = static_cast<std::size_t>(sqlite3_changes(db_));
-  return {deleted, deleted == max_rows};
+std::optional<uint64_t> message_db::first_id_since(int64_t room_key, int64_t since_ms) {
+  auto& q = prepared(q_first_since).bind(1, room_key).bind(2, since_ms);
+  std::optional<uint64_t> id;
+  if (q.step("applying retention"))
+    id = static_cast<uint64_t>(q.integer(0));
+  q.reset();
+  return id;
 }
 
 } // namespace parley::storage

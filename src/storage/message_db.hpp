@@ -100,8 +100,9 @@ public:
 
   /// Deletes at most `max_rows` of a room's messages with id <= up_to_id.
   prune_result prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows);
-  /// Deletes at most `max_rows` messages (any room) older than `cutoff_ms`.
-  prune_result prune_older_than(int64_t cutoff_ms, std::size_t max_rows);
+  /// The first id of a room's messages from `since_ms` on; nullopt if all are older (or none exist).
+  /// A message's time is when the room received it, so ids and times grow together in a room.
+  std::optional<uint64_t> first_id_since(int64_t room_key, int64_t since_ms);
 
 private:
   class statement;
