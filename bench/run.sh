@@ -5,7 +5,7 @@
 #
 #   bench/run.sh                    # everything (a few minutes including the build)
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
-#   ONLY=fanout bench/run.sh        # or ONLY=idle
+#   ONLY=fanout bench/run.sh        # or ONLY=idle, ONLY=store
 #   PROFILE=perf bench/run.sh       # also count the server's syscalls during one fan-out run
 #   PROFILE=strace bench/run.sh     # the same with strace -c (when perf is unavailable; slower)
 #   ONLY=none PROFILE=perf bench/run.sh   # just that
@@ -28,7 +28,7 @@ log() { printf '== %s\n' "$*" >&2; }
 build_all() {
   log "building Release into $build"
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF >"$out/cmake.log"
-  cmake --build "$build" -j2 --target parley fanout_bench idle_memory_bench >"$out/build.log" 2>&1 ||
+  cmake --build "$build" -j2 --target parley fanout_bench idle_memory_bench store_bench >"$out/build.log" 2>&1 ||
     { tail -40 "$out/build.log"; exit 1; }
 }
 
@@ -76,6 +76,14 @@ run_fanout() {
     --members "$members" --messages "$messages" --size "$size" --timeout 50 "$@" | tee "$out/fanout-$label.txt" || rc=$?
   stop_server
   echo "$label $(grep '^RESULT' "$out/fanout-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
+}
+
+run_store() {
+  local label=$1; shift
+  local rc=0
+  log "store $label"
+  "$build/store_bench" --messages 100000 "$@" >"$out/store-$label.txt" 2>&1 || rc=$?
+  echo "$label $(grep '^RESULT' "$out/store-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
 }
 
 run_idle() {
@@ -139,6 +147,15 @@ main() {
   if [[ ${ONLY:-idle} == idle || -z ${ONLY:-} ]]; then
     run_idle "no-room" --room-size 0
     run_idle "rooms-of-100" --room-size 100
+  fi
+  if [[ ${ONLY:-store} == store || -z ${ONLY:-} ]]; then
+    # The store alone: persisted messages/s and the latency a commit adds, one busy room vs many.
+    run_store "1-room" --rooms 1 --inflight 256
+    run_store "100-rooms" --rooms 100 --inflight 256
+    run_store "100-rooms-normal" --rooms 100 --inflight 256 --sync normal
+    # The whole server at its message rate: two members, so fan-out costs little and every
+    # message is a commit.
+    run_fanout "m2-s2-w256" --members 2 --senders 2 --window 256 --messages 60000
   fi
   [[ -z ${PROFILE:-} ]] || profile_syscalls "$PROFILE"
   echo

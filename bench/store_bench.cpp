@@ -208,5 +208,10 @@ int main(int argc, char** argv) {
               lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()));
   std::printf("  database    %.1f MiB\n",
               static_cast<double>(db_bytes) / (1024.0 * 1024.0));
+  std::printf("RESULT store rooms=%zu inflight=%zu window_us=%ld sync=%s committed=%zu failed=%zu "
+              "messages_per_s=%.0f p50_us=%.0f p99_us=%.0f\n",
+              opts.rooms, opts.inflight, opts.window_us, opts.sync.c_str(), result.answered,
+              result.failed, static_cast<double>(result.answered) / result.seconds,
+              percentile(lat, 50), percentile(lat, 99));
   return result.failed == 0 ? 0 : 1;
 }

@@ -289,25 +289,11 @@ std::optional<protocol::chat_message> message_db::find_by_cid(int64_t room_key, 
   return found;
 }
 
-message_page message_db::before(int64_t room_key, const std::string& room, uint64_t before,
-                                uint32_t limit) {
-  auto upper = before == 0 ? static_cast<uint64_t>(INT64_MAX) : before;
-  auto& q = prepared(q_before).bind(1, room_key).bind(2, upper).bind(3, int64_t{limit} + 1);
-  message_page page;
-  while (q.step("reading history"))
-    page.messages.push_back(read_message(q, room));
-  q.reset();
-  if (page.messages.size() > limit) {
-    page.more = true;
-    page.messages.pop_back();
-  }
-  std::reverse(page.messages.begin(), page.messages.end());
-  return page;
-}
+namespace {
 
-message_page message_db::after(int64_t room_key, const std::string& room, uint64_t after,
-                               uint32_t limit) {
-  auto& q = prepared(q_after).bind(1, room_key).bind(2, after).bind(3, int64_t{limit} + 1);
+/// Reads up to `limit` rows of a query that asked for limit + 1: the extra row only says "more".
+template <class Statement>
+message_page read_page(Statement& q, const std::string& room, uint32_t limit) {
   message_page page;
   while (q.step("reading messages"))
     page.messages.push_back(read_message(q, room));
@@ -317,6 +303,23 @@ message_page message_db::after(int64_t room_key, const std::string& room, uint64
     page.messages.pop_back();
   }
   return page;
+}
+
+} // namespace
+
+message_page message_db::before(int64_t room_key, const std::string& room, uint64_t before,
+                                uint32_t limit) {
+  auto upper = before == 0 ? static_cast<uint64_t>(INT64_MAX) : before;
+  auto page = read_page(prepared(q_before).bind(1, room_key).bind(2, upper).bind(3, int64_t{limit} + 1),
+                        room, limit);
+  std::reverse(page.messages.begin(), page.messages.end());  // the query reads newest first
+  return page;
+}
+
+message_page message_db::after(int64_t room_key, const std::string& room, uint64_t after,
+                               uint32_t limit) {
+  return read_page(prepared(q_after).bind(1, room_key).bind(2, after).bind(3, int64_t{limit} + 1),
+                   room, limit);
 }
 
 // -- transactions -----------------------------------------------------------------------------------
