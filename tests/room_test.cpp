@@ -30,6 +30,7 @@ struct room_fixture : fixture {
     cfg.rooms.capacity = 3;
     cfg.rooms.history_size = 5;
     cfg.rooms.history_on_join = 3;
+    cfg.rooms.max_replay = 6;
     cfg.grace = 5s;
     cfg.rooms.typing_interval = 2s;
     store_handle = spawn_store();
@@ -202,16 +203,27 @@ TEST_CASE_FIXTURE(room_fixture, "a join with another epoch is not recovered and 
   CHECK(joined["history"][2]["id"] == 4);
 }
 
-TEST_CASE_FIXTURE(room_fixture, "a join with since older than the history ring is not recovered") {
+TEST_CASE_FIXTURE(room_fixture, "a join with since older than memory recovers the gap from the store, up to max_replay") {
   auto alice = join("alice");
   for (int i = 1; i <= 8; ++i)
-    post(alice, "m" + std::to_string(i));  // ids 1-3 evicted
-  auto bob = join("bob", uint64_t{1}, uint64_t{7});
-  CHECK(bob.sink->take("joined").at(0)["recovered"] == false);
-  auto carol = join("carol", uint64_t{3}, uint64_t{7});
-  auto joined = carol.sink->take("joined").at(0);
+    post(alice, "m" + std::to_string(i));  // memory holds 4-8
+  REQUIRE(mem->evicted_up_to == 3);
+  // Missed 3-8: 3 comes from the store, 4-8 from memory, each once and in order.
+  auto bob = join("bob", uint64_t{2}, uint64_t{7});
+  auto joined = bob.sink->take("joined").at(0);
   CHECK(joined["recovered"] == true);
-  CHECK(joined["history"].size() == 5);
+  REQUIRE(joined["history"].size() == 6);
+  for (std::size_t i = 0; i < 6; ++i)
+    CHECK(joined["history"][i]["id"] == i + 3);
+  CHECK(joined["history"][0]["text"] == "m3");
+  // Bob is a member now and gets what comes next.
+  post(alice, "m9");
+  CHECK(bob.sink->take("message").size() == 1);
+  // Missed 2-9, 8 > max_replay (6): not recovered, the latest history instead.
+  auto carol = join("carol", uint64_t{1}, uint64_t{7});
+  auto late = carol.sink->take("joined").at(0);
+  CHECK(late["recovered"] == false);
+  CHECK(late["history"].size() == 3);
 }
 
 TEST_CASE_FIXTURE(room_fixture, "a retry with the same cid is not posted twice and the sender gets the original") {

@@ -4,6 +4,8 @@
 #include "protocol/codec.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
@@ -50,8 +52,10 @@ void announce_presence(room_state& st, const std::string& user, bool online, caf
   fan_out(st, payload, frame_priority::droppable, skip);
 }
 
-/// Messages to send with "joined": the replay after `since` if it is fully held, else the latest.
-protocol::joined_event make_joined(const room_state& st, const join_request& req) {
+/// Messages to send with "joined": the replay after `since` if it can be complete, else the latest.
+/// `older` holds the part of the replay that the store had and memory no longer has.
+protocol::joined_event make_joined(const room_state& st, const join_request& req,
+                                   const std::vector<protocol::chat_message>& older) {
   const auto& mem = *st.mem;
   protocol::joined_event ev;
   ev.room = mem.name;
@@ -63,19 +67,32 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
     for (auto i = first; i != mem.history.end(); ++i)
       ev.history.push_back(i->msg);
   };
+  auto after = [&](uint64_t id) {
+    return std::upper_bound(mem.history.begin(), mem.history.end(), id,
+                            [](uint64_t x, const stored_message& m) { return x < m.msg.id; });
+  };
   if (req.since) {
     bool same_epoch = req.epoch && *req.epoch == mem.epoch;
-    bool fully_held = *req.since >= mem.evicted_up_to && *req.since <= ev.last_id;
-    ev.recovered = same_epoch && fully_held;
+    bool in_range = *req.since <= ev.last_id && ev.last_id - *req.since <= st.cfg.rooms.max_replay;
+    bool held = *req.since >= mem.evicted_up_to || !older.empty();
+    ev.recovered = same_epoch && in_range && held;
     if (*ev.recovered) {
-      take_from(std::upper_bound(mem.history.begin(), mem.history.end(), *req.since,
-                                 [](uint64_t id, const stored_message& m) { return id < m.msg.id; }));
+      ev.history = older;
+      take_from(after(older.empty() ? *req.since : older.back().id));
       return ev;
     }
   }
   auto keep = std::min(mem.history.size(), st.cfg.rooms.history_on_join);
   take_from(mem.history.end() - static_cast<std::ptrdiff_t>(keep));
   return ev;
+}
+
+/// True if a rejoin asks for a replay that starts before memory but that the store can complete.
+bool needs_store_replay(const room_state& st, const join_request& req) {
+  const auto& mem = *st.mem;
+  auto last_id = mem.next_id - 1;
+  return req.since && req.epoch && *req.epoch == mem.epoch && *req.since < mem.evicted_up_to &&
+         last_id - *req.since <= st.cfg.rooms.max_replay;
 }
 
 void remember(room_memory& mem, stored_message entry, std::size_t capacity) {
@@ -123,6 +140,37 @@ void catch_up(self_ptr self) {
         spdlog::warn("room {} could not catch up with the store: {}", self->state.mem->name,
                      self->system().render(err));
       });
+}
+
+/// Adds a session as a member (unless it is one) and writes its "joined". Errors: room_full.
+caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const join_request& req,
+                                 const std::vector<protocol::chat_message>& older) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  auto id = session.id();
+  bool already = mem.members.count(id) > 0;
+  if (!already && mem.members.size() >= st.cfg.rooms.capacity)
+    return make_protocol_error(protocol::error_code::room_full);
+  if (!already) {
+    bool was_present = st.user_sessions.count(req.user) > 0 || mem.departing.count(req.user) > 0;
+    mem.departing.erase(req.user);
+    ++st.user_sessions[req.user];
+    self->monitor(session);
+    mem.members.emplace(id, room_member{session, req.user, req.sink});
+    if (!was_present)
+      announce_presence(st, req.user, true, id);
+  }
+  // Written by the room, not the session, so it precedes every message fanned out after it.
+  auto joined = make_joined(st, req, older);
+  req.sink->push(make_frame(protocol::encode(joined)), frame_priority::essential);
+  return join_result{mem.epoch, mem.next_id - 1};
+}
+
+void deliver(caf::typed_response_promise<join_result>& promise, caf::expected<join_result> result) {
+  if (result)
+    promise.deliver(std::move(*result));
+  else
+    promise.deliver(std::move(result.error()));
 }
 
 void schedule_retire_check(self_ptr self) {
@@ -207,24 +255,32 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
   return {
     [self](join_atom, caf::actor session, join_request& req) -> caf::result<join_result> {
       auto& st = self->state;
-      auto& mem = *st.mem;
-      auto id = session.id();
-      bool already = mem.members.count(id) > 0;
-      if (!already && mem.members.size() >= st.cfg.rooms.capacity)
-        return make_protocol_error(protocol::error_code::room_full);
-      if (!already) {
-        bool was_present = st.user_sessions.count(req.user) > 0 || mem.departing.count(req.user) > 0;
-        mem.departing.erase(req.user);
-        ++st.user_sessions[req.user];
-        self->monitor(session);
-        mem.members.emplace(id, room_member{session, req.user, req.sink});
-        if (!was_present)
-          announce_presence(st, req.user, true, id);
+      auto store = store_of(self);
+      if (!needs_store_replay(st, req) || !store) {
+        auto result = admit(self, session, req, {});
+        if (!result)
+          return std::move(result.error());
+        return *result;
       }
-      // Written by the room, not the session, so it precedes every message fanned out after it.
-      auto joined = make_joined(st, req);
-      req.sink->push(make_frame(protocol::encode(joined)), frame_priority::essential);
-      return join_result{mem.epoch, mem.next_id - 1};
+      // The client missed more than memory holds: read the older part of its gap first.
+      auto& mem = *st.mem;
+      auto promise = self->make_response_promise<join_result>();
+      auto count = static_cast<uint32_t>(mem.evicted_up_to - *req.since);
+      self->request(store, caf::infinite, after_atom::value, mem.name, *req.since, count)
+        .then(
+          [self, session, req, promise](history_page& page) mutable {
+            // Memory may have dropped more meanwhile; a replay with a hole is no recovery.
+            auto& mem = *self->state.mem;
+            bool complete = !page.messages.empty() && page.messages.front().id == *req.since + 1 &&
+                            page.messages.back().id >= mem.evicted_up_to;
+            if (!complete)
+              page.messages.clear();
+            deliver(promise, admit(self, session, req, page.messages));
+          },
+          [self, session, req, promise](const caf::error&) mutable {
+            deliver(promise, admit(self, session, req, {}));  // answered without recovery
+          });
+      return promise;
     },
     [self](leave_atom, caf::actor session) -> ok_atom {
       auto& st = self->state;

@@ -39,6 +39,7 @@ app_config::app_config() {
     .add(v.rooms.capacity, "capacity", "members per room")
     .add(v.rooms.history_size, "history_size", "messages kept per room")
     .add(v.rooms.history_on_join, "history_on_join", "messages sent with joined")
+    .add(v.rooms.max_replay, "max_replay", "most missed messages a rejoin with since recovers")
     .add(v.rooms.idle_retire, "idle_retire", "retire empty rooms after this")
     .add(v.rooms.typing_interval, "typing_interval", "one typing relay per user per this");
   opt_group{custom_options_, "presence"}.add(v.presence.grace, "grace",

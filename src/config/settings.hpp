@@ -54,6 +54,7 @@ struct room_settings {
   std::size_t capacity = 1000;        ///< members per room
   std::size_t history_size = 500;     ///< messages kept in memory per room
   std::size_t history_on_join = 50;   ///< messages sent with "joined"
+  std::size_t max_replay = 1000;      ///< a rejoin with since recovers at most this many messages
   caf::timespan idle_retire = std::chrono::minutes(10);  ///< empty rooms are retired after this
   caf::timespan typing_interval = std::chrono::seconds(2); ///< relay at most one typing per user per this
 };
