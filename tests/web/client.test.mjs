@@ -355,21 +355,23 @@ test("a message sent right after join() waits for joined", async () => {
   await sending;
 });
 
-test("room_unavailable: the send is retried after a pause with the same cid", async () => {
-  const h = harness();
-  const ws = await connected(h);
-  await joinRoom(h, "general", 7, 0);
-  const sending = h.client.send("general", "retry me");
-  const first = ws.sentOf("send")[0];
-  ws.receive({ type: "error", code: "room_unavailable", message: "restarting", ref: first.ref });
-  assert.equal(ws.sentOf("send").length, 1);
-  h.clock.advance(DEFAULTS.retryAfterErrorMs);
-  const second = ws.sentOf("send")[1];
-  assert.equal(second.cid, first.cid);
-  ws.receive(messageFrame("general", 1, "alice", "retry me", first.cid));
-  assert.equal((await sending).id, 1);
-  assert.equal(h.of("error").length, 0, "a retried error is not reported");
-});
+for (const code of ["room_unavailable", "store_unavailable"]) {
+  test(`${code}: the send is retried after a pause with the same cid`, async () => {
+    const h = harness();
+    const ws = await connected(h);
+    await joinRoom(h, "general", 7, 0);
+    const sending = h.client.send("general", "retry me");
+    const first = ws.sentOf("send")[0];
+    ws.receive({ type: "error", code, message: "not now", ref: first.ref });
+    assert.equal(ws.sentOf("send").length, 1);
+    h.clock.advance(DEFAULTS.retryAfterErrorMs);
+    const second = ws.sentOf("send")[1];
+    assert.equal(second.cid, first.cid);
+    ws.receive(messageFrame("general", 1, "alice", "retry me", first.cid));
+    assert.equal((await sending).id, 1);
+    assert.equal(h.of("error").length, 0, "a retried error is not reported");
+  });
+}
 
 test("a send the server refuses for good rejects, and is not resent", async () => {
   const h = harness();
