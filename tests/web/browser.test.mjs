@@ -1,10 +1,13 @@
 // The chat page in Debian's chromium against the real parley binary: two people chatting,
 // presence and typing, history after a reload, recovery after a cut connection, safe rendering,
-// a phone-sized screen and the keyboard, and a server restart. Screenshots go to artifacts/.
+// a phone-sized screen and the keyboard, and server restarts with and without the stored history.
+// Screenshots go to artifacts/.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startParley } from "./lib/server.mjs";
 import { launchBrowser } from "./lib/browser.mjs";
@@ -349,7 +352,7 @@ test("the page fits a phone-sized screen and a desktop; screenshots saved in art
   await closePage(phone);
 });
 
-test("after a server restart (history lost, new epoch) the page reconnects and says the gap could not be recovered", async () => {
+test("after a server restart on a new database (history lost, new epoch) the page reconnects and says the gap could not be recovered", async () => {
   const room = "restart";
   const page = await openPage();
   await signIn(page, "grace", room);
@@ -372,4 +375,35 @@ test("after a server restart (history lost, new epoch) the page reconnects and s
   assertNoProblems(page, other);
   await closePage(page);
   await closePage(other);
+});
+
+test("after a server restart on the same database the page reconnects and recovers without a gap", async () => {
+  const room = "durable";
+  const dataDir = mkdtempSync(join(tmpdir(), "parley-web-durable-"));
+  const port = server.port;
+  await server.stop();
+  server = await startParley({ port, dataDir });
+  const page = await openPage();
+  await signIn(page, "ivan", room);
+  await say(page, "before the restart");
+  await waitForTexts(page, room, ["before the restart"]);
+
+  await server.stop();
+  await page.waitForFunction(() => ["offline", "reconnecting"].includes(document.querySelector("#connection").dataset.state));
+  server = await startParley({ port, dataDir });
+  await waitConnected(page);
+
+  // A newcomer sees the stored history; the page that was there gets the new message once.
+  const other = await openPage();
+  await signIn(other, "judy", room);
+  await waitForTexts(other, room, ["before the restart"]);
+  await say(other, "after the restart");
+  await waitForTexts(page, room, ["after the restart"]);
+  assert.deepEqual(await shownTexts(page, room), ["before the restart", "after the restart"]);
+  assert.equal(await page.locator(`.room-view[data-room="${room}"] .notice.gap`).count(), 0);
+  assertNoProblems(page, other);
+  await closePage(page);
+  await closePage(other);
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 });

@@ -26,11 +26,13 @@ export function paths() {
 /**
  * Starts parley and resolves once it prints "parley listening on <address>:<port>".
  * `port` 0 lets the server pick one; pass a port to restart on the same one.
- * Each start gets a fresh message database in a temporary directory, removed when it stops.
+ * Without `dataDir`, each start gets a fresh message database in a temporary directory, removed
+ * when it stops. With `dataDir` (the caller's, kept), a restart finds the history it left.
  */
-export function startParley({ port = 0, extraArgs = [] } = {}) {
+export function startParley({ port = 0, dataDir = null, extraArgs = [] } = {}) {
   const { binary, repo } = paths();
-  const dataDir = mkdtempSync(join(tmpdir(), "parley-web-"));
+  const ownDataDir = dataDir === null;
+  if (ownDataDir) dataDir = mkdtempSync(join(tmpdir(), "parley-web-"));
   const args = [
     `--config=${join(repo, "config.ini")}`,
     `--store.path=${join(dataDir, "parley.db")}`,
@@ -47,7 +49,7 @@ export function startParley({ port = 0, extraArgs = [] } = {}) {
   let output = "";
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => {
     running.delete(child);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     resolve({ code, signal });
   }));
 
