@@ -1,6 +1,7 @@
 #include "actors/directory.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/registry.hpp"
 #include "actors/room.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -29,8 +30,8 @@ child_spec room_spec(self_ptr self, const std::string& name, const room_snapshot
     // The room cannot be kept up: tell its members, and let the directory forget it.
     for (auto& [id, member] : mem->members)
       caf::anon_send(caf::actor_cast<session_actor>(member.session), closed_atom::value, mem->name);
-    if (auto dir = sys.registry().get(directory_atom::value))
-      caf::anon_send(caf::actor_cast<directory_actor>(dir), closed_atom::value, mem->name);
+    if (auto dir = registered<directory_actor>(sys, directory_atom::value))
+      caf::anon_send(dir, closed_atom::value, mem->name);
   };
   return spec;
 }
@@ -60,7 +61,7 @@ void spawn_room(self_ptr self, const std::string& name, const room_snapshot& sna
 
 /// Loads the room from the store (its epoch, ids and newest messages), then starts its actor.
 void start_room(self_ptr self, const std::string& name) {
-  auto store = caf::actor_cast<store_actor>(self->system().registry().get(store_atom::value));
+  auto store = registered<store_actor>(self->system(), store_atom::value);
   if (!store) {
     deliver_error(self, name, make_protocol_error(protocol::error_code::store_unavailable));
     return;
@@ -68,11 +69,7 @@ void start_room(self_ptr self, const std::string& name) {
   auto recent = static_cast<uint32_t>(self->state.cfg.rooms.history_size);
   self->request(store, caf::infinite, open_atom::value, name, recent)
     .then([self, name](room_snapshot& snapshot) { spawn_room(self, name, snapshot); },
-          [self, name](caf::error& err) {
-            if (err.category() != error_category)
-              err = make_protocol_error(protocol::error_code::store_unavailable);
-            deliver_error(self, name, err);
-          });
+          [self, name](caf::error& err) { deliver_error(self, name, from_store(std::move(err))); });
 }
 
 } // namespace
@@ -86,9 +83,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
   self->state.mem = std::move(mem);
   self->state.supervisor = std::move(supervisor);
   self->state.cfg = std::move(cfg);
-  // CAF 0.17's put keeps an existing entry: drop the previous incarnation's first.
-  self->system().registry().erase(directory_atom::value);
-  self->system().registry().put(directory_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self));
+  register_as(self, directory_atom::value);
 
   return {
     [self](get_atom, const std::string& name) -> caf::result<room_actor> {

@@ -29,4 +29,12 @@ inline protocol::error_code to_protocol_error(const caf::error& err) {
   return protocol::error_code::internal;
 }
 
+/// The error of a failed request to the store: its own answers (store_unavailable) pass through;
+/// anything else means the store died or is restarting, which is store_unavailable as well.
+inline caf::error from_store(caf::error err) {
+  if (err.category() == error_category)
+    return err;
+  return make_protocol_error(protocol::error_code::store_unavailable);
+}
+
 } // namespace parley

@@ -1,5 +1,7 @@
 #include "actors/presence.hpp"
 
+#include "actors/registry.hpp"
+
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/system_messages.hpp>
@@ -35,9 +37,7 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
       track(self, user, session);
   for (auto& [user, token] : st.mem->departing)
     self->delayed_send(self, grace, expire_atom::value, user, token);
-  // CAF 0.17's put keeps an existing entry: drop the previous incarnation's first.
-  self->system().registry().erase(presence_atom::value);
-  self->system().registry().put(presence_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self));
+  register_as(self, presence_atom::value);
 
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;

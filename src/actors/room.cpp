@@ -1,6 +1,7 @@
 #include "actors/room.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/registry.hpp"
 #include "protocol/codec.hpp"
 
 #include <caf/actor_system.hpp>
@@ -14,7 +15,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 namespace parley {
 
@@ -108,7 +108,7 @@ void remember(room_memory& mem, stored_message entry, std::size_t capacity) {
 store_actor store_of(self_ptr self) {
   auto& st = self->state;
   if (!st.store)
-    st.store = caf::actor_cast<store_actor>(self->system().registry().get(store_atom::value));
+    st.store = registered<store_actor>(self->system(), store_atom::value);
   return st.store;
 }
 
@@ -219,8 +219,8 @@ void adopt(self_ptr self) {
   for (auto& [id, member] : mem.members)
     self->send(caf::actor_cast<session_actor>(member.session), moved_atom::value, mem.name,
                room_actor{self});
-  if (auto dir = self->system().registry().get(directory_atom::value))
-    self->send(caf::actor_cast<directory_actor>(dir), moved_atom::value, mem.name, room_actor{self});
+  if (auto dir = registered<directory_actor>(self->system(), directory_atom::value))
+    self->send(dir, moved_atom::value, mem.name, room_actor{self});
 }
 
 } // namespace
@@ -321,11 +321,9 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
             promise.deliver(id);
           },
           [self, promise](caf::error& err) mutable {
-            if (err.category() != error_category) {
+            if (err.category() != error_category)
               self->state.store = nullptr;  // the store died or restarts: look it up again
-              err = make_protocol_error(protocol::error_code::store_unavailable);
-            }
-            promise.deliver(err);
+            promise.deliver(from_store(std::move(err)));
           });
       return promise;
     },
@@ -384,10 +382,10 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
         return;
       if (self->clock().now() - st.empty_since < st.cfg.rooms.idle_retire)
         return; // emptied again later; a newer check is scheduled
-      auto dir = self->system().registry().get(directory_atom::value);
+      auto dir = registered<directory_actor>(self->system(), directory_atom::value);
       if (!dir)
         return;
-      self->request(caf::actor_cast<directory_actor>(dir), caf::infinite, retire_atom::value,
+      self->request(dir, caf::infinite, retire_atom::value,
                     st.mem->name, room_actor{self})
         .then(
           [self](bool allowed) {
@@ -399,9 +397,8 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
               return;
             }
             // Someone joined while we asked: stay, and be findable again.
-            if (auto d = self->system().registry().get(directory_atom::value))
-              self->send(caf::actor_cast<directory_actor>(d), moved_atom::value,
-                         self->state.mem->name, room_actor{self});
+            if (auto d = registered<directory_actor>(self->system(), directory_atom::value))
+              self->send(d, moved_atom::value, self->state.mem->name, room_actor{self});
           },
           [](const caf::error&) { /* the directory is restarting: the next empty period retries */ });
     },

@@ -1,6 +1,7 @@
 #include "actors/session.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/registry.hpp"
 #include "protocol/codec.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -72,11 +73,6 @@ void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
   fail(self, code, std::move(message), ref);
 }
 
-template <class Registered>
-Registered lookup(self_ptr self, caf::atom_value key) {
-  return caf::actor_cast<Registered>(self->system().registry().get(key));
-}
-
 /// The room handle if this session is a member and the room is up; otherwise reports why not.
 const room_actor* member_room(self_ptr self, const std::string& room, const protocol::ref_t& ref) {
   auto i = self->state.rooms.find(room);
@@ -125,7 +121,7 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
 }
 
 void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried) {
-  auto dir = lookup<directory_actor>(self, directory_atom::value);
+  auto dir = registered<directory_actor>(self->system(), directory_atom::value);
   if (!dir) {
     finish_join(self, cmd.room);
     fail(self, error_code::room_unavailable, "the room directory is restarting; retry shortly", ref);
@@ -247,7 +243,7 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
   st.cfg = cfg;
   st.bucket.emplace(cfg.rate_per_second, cfg.rate_burst, self->clock().now());
   reply(self, protocol::welcome_event{st.user, st.session_id});
-  if (auto presence = lookup<presence_actor>(self, presence_atom::value))
+  if (auto presence = registered<presence_actor>(self->system(), presence_atom::value))
     self->send(presence, put_atom::value, st.user, caf::actor_cast<caf::actor>(self));
 
   self->set_down_handler([self](caf::down_msg& dm) {

@@ -1,6 +1,7 @@
 #include "actors/store.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/registry.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -237,9 +238,7 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
   } catch (const db_error& err) {
     report_fault(self, err);
   }
-  // CAF 0.17's put keeps an existing entry: drop the previous incarnation's first.
-  self->system().registry().erase(store_atom::value);
-  self->system().registry().put(store_atom::value, caf::actor_cast<caf::strong_actor_ptr>(self));
+  register_as(self, store_atom::value);
   if (retention_enabled(self->state.cfg))
     self->delayed_send(self, self->state.cfg.retention_interval, prune_atom::value);
 
