@@ -141,7 +141,7 @@ TEST_CASE_FIXTURE(room_fixture, "memory keeps the newest history_size messages a
   for (int i = 1; i <= 8; ++i)
     post(alice, "m" + std::to_string(i));
   REQUIRE(mem->history.size() == 5);
-  CHECK(mem->history.front().msg.id == 4);
+  CHECK(mem->history.front().id == 4);
   auto page = ask<history_page>(room_handle, history_atom::value, uint64_t{0}, uint32_t{100});
   REQUIRE(page.messages.size() == 8);
   CHECK(page.messages.front().id == 1);

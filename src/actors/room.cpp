@@ -65,11 +65,11 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
   ev.ref = req.ref;
   auto take_from = [&](auto first) {
     for (auto i = first; i != mem.history.end(); ++i)
-      ev.history.push_back(i->msg);
+      ev.history.push_back(*i);
   };
   auto after = [&](uint64_t id) {
     return std::upper_bound(mem.history.begin(), mem.history.end(), id,
-                            [](uint64_t x, const stored_message& m) { return x < m.msg.id; });
+                            [](uint64_t x, const protocol::chat_message& m) { return x < m.id; });
   };
   if (req.since) {
     bool same_epoch = req.epoch && *req.epoch == mem.epoch;
@@ -95,11 +95,11 @@ bool needs_store_replay(const room_state& st, const join_request& req) {
          last_id - *req.since <= st.cfg.rooms.max_replay;
 }
 
-void remember(room_memory& mem, stored_message entry, std::size_t capacity) {
-  mem.next_id = std::max(mem.next_id, entry.msg.id + 1);
-  mem.history.push_back(std::move(entry));
+void remember(room_memory& mem, protocol::chat_message msg, std::size_t capacity) {
+  mem.next_id = std::max(mem.next_id, msg.id + 1);
+  mem.history.push_back(std::move(msg));
   while (mem.history.size() > capacity) {
-    mem.evicted_up_to = mem.history.front().msg.id;
+    mem.evicted_up_to = mem.history.front().id;
     mem.history.pop_front();
   }
 }
@@ -117,7 +117,7 @@ void publish(self_ptr self, protocol::chat_message msg) {
   auto& st = self->state;
   auto encoded = make_frame(protocol::encode(msg));
   st.last_typing.erase(msg.from);
-  remember(*st.mem, stored_message{std::move(msg), encoded}, st.cfg.rooms.history_size);
+  remember(*st.mem, std::move(msg), st.cfg.rooms.history_size);
   fan_out(st, encoded, frame_priority::essential);
 }
 
@@ -230,8 +230,7 @@ std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snaps
   mem->next_id = snapshot.last_id + 1;
   // Older messages stay in the store: recovery from memory must start after them.
   mem->evicted_up_to = snapshot.recent.empty() ? snapshot.last_id : snapshot.recent.front().id - 1;
-  for (auto& msg : snapshot.recent)
-    mem->history.push_back(stored_message{msg, make_frame(protocol::encode(msg))});
+  mem->history.assign(snapshot.recent.begin(), snapshot.recent.end());
   return mem;
 }
 
@@ -333,7 +332,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto end = before == 0
                    ? history.end()
                    : std::lower_bound(history.begin(), history.end(), before,
-                                      [](const stored_message& m, uint64_t x) { return m.msg.id < x; });
+                                      [](const protocol::chat_message& m, uint64_t x) { return m.id < x; });
       auto available = static_cast<std::size_t>(end - history.begin());
       if (available < limit && mem.evicted_up_to > 0) {
         // The page reaches past what memory holds: the store has the rest.
@@ -346,7 +345,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       page.more = available > count || mem.evicted_up_to > 0;
       page.messages.reserve(count);
       for (auto i = end - static_cast<std::ptrdiff_t>(count); i != end; ++i)
-        page.messages.push_back(i->msg);
+        page.messages.push_back(*i);
       return page;
     },
     [self](who_atom) { return member_names(self->state); },

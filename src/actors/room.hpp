@@ -20,12 +20,6 @@ struct room_member {
   frame_sink_ptr sink;
 };
 
-/// A message as the room keeps it: the record, and its encoded frame for replays.
-struct stored_message {
-  protocol::chat_message msg;
-  frame encoded;
-};
-
 /// What a room must not forget when its actor crashes. The supervisor's child spec owns it, and each
 /// new incarnation of the room actor adopts it: members stay members, ids continue, history stays.
 /// The store is the durable record; this is the room's fast copy of its newest part.
@@ -39,7 +33,7 @@ struct room_memory {
   uint64_t epoch;                  ///< changes only when history is lost (a new database)
   uint64_t next_id = 1;            ///< one past the highest committed id
   uint64_t evicted_up_to = 0;      ///< highest id not held here; recovery from memory needs since >= it
-  std::deque<stored_message> history;
+  std::deque<protocol::chat_message> history;  ///< the newest history_size messages, oldest first
   std::unordered_map<caf::actor_id, room_member> members;
   /// users whose last session died, still shown online until their grace token expires.
   std::unordered_map<std::string, uint64_t> departing;

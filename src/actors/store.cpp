@@ -205,7 +205,7 @@ bool prune_step(self_ptr self) {
       up_to = std::max(up_to, first_recent ? *first_recent - 1 : row.last_id);
     }
     if (up_to > 0)
-      more |= db.prune_up_to(row.key, up_to, prune_step_rows).more;
+      more |= db.prune_up_to(row.key, up_to, prune_step_rows);
   }
   return more;
 }

@@ -344,14 +344,13 @@ void message_db::rollback() noexcept {
 
 // -- retention --------------------------------------------------------------------------------------
 
-prune_result message_db::prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows) {
+bool message_db::prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows) {
   prepared(q_prune_up_to)
     .bind(1, room_key)
     .bind(2, up_to_id)
     .bind(3, static_cast<int64_t>(max_rows))
     .run("applying retention");
-  auto deleted = static_cast<std::size_t>(sqlite3_changes(db_));
-  return {deleted, deleted == max_rows};
+  return static_cast<std::size_t>(sqlite3_changes(db_)) == max_rows;
 }
 
 std::optional<uint64_t> message_db::first_id_since(int64_t room_key, int64_t since_ms) {

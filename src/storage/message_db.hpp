@@ -56,12 +56,6 @@ struct message_page {
   bool more = false;  ///< messages exist beyond the page (older for `before`, newer for `after`)
 };
 
-/// What one retention step removed.
-struct prune_result {
-  std::size_t deleted = 0;
-  bool more = false;  ///< the step hit its row limit; run another
-};
-
 class message_db {
 public:
   /// Opens (creating if missing, with its directory) and prepares the database. Throws db_error
@@ -98,8 +92,9 @@ public:
 
   // -- retention ------------------------------------------------------------------------------------
 
-  /// Deletes at most `max_rows` of a room's messages with id <= up_to_id.
-  prune_result prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows);
+  /// Deletes at most `max_rows` of a room's messages with id <= up_to_id; true if it deleted that
+  /// many, so that another step may find more.
+  bool prune_up_to(int64_t room_key, uint64_t up_to_id, std::size_t max_rows);
   /// The first id of a room's messages from `since_ms` on; nullopt if all are older (or none exist).
   /// A message's time is when the room received it, so ids and times grow together in a room.
   std::optional<uint64_t> first_id_since(int64_t room_key, int64_t since_ms);
