@@ -30,10 +30,11 @@ inline caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
 /// A frame sink that records what actors push, as parsed JSON.
 class recording_sink : public frame_sink {
 public:
-  void push(const frame& payload, frame_priority priority) override {
+  bool push(const frame& payload, frame_priority priority) override {
     std::lock_guard<std::mutex> guard{mtx_};
     frames_.push_back(nlohmann::json::parse(*payload));
     priorities_.push_back(priority);
+    return true;
   }
 
   void close(uint16_t code, std::string_view) override {

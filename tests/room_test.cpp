@@ -108,7 +108,10 @@ TEST_CASE_FIXTURE(room_fixture, "messages get monotonic ids and reach every memb
 TEST_CASE_FIXTURE(room_fixture, "a broadcast is encoded once and shared by every member") {
   struct capturing_sink : frame_sink {
     std::vector<const std::string*> seen;
-    void push(const frame& f, frame_priority) override { seen.push_back(f.get()); }
+    bool push(const frame& f, frame_priority) override {
+      seen.push_back(f.get());
+      return true;
+    }
     void close(uint16_t, std::string_view) override {}
   };
   auto a = std::make_shared<capturing_sink>();

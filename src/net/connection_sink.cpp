@@ -10,24 +10,26 @@ namespace parley::net {
 // ends up holding the last reference (which would run the connection's destructor, and with it
 // detach(), on this thread while we still hold the lock).
 
-void connection_sink::push(const frame& payload, frame_priority priority) {
+bool connection_sink::push(const frame& payload, frame_priority priority) {
   std::shared_ptr<websocket_session> owner;
   std::lock_guard<std::mutex> guard{mutex_};
   switch (queue_.push(payload, priority)) {
     case push_result::wake:
       if ((owner = owner_.lock()))
         websocket_session::schedule_flush(std::move(owner));
-      return;
+      return true;
     case push_result::overflow:
       if ((owner = owner_.lock()))
         websocket_session::schedule_close(std::move(owner), close_code::slow_consumer,
                                           "slow consumer, reconnect");
-      return;
+      return false;
     case push_result::queued:
+      return true;
     case push_result::dropped:
     case push_result::closed:
-      return;
+      return false;
   }
+  return false;
 }
 
 void connection_sink::close(uint16_t code, std::string_view reason) {

@@ -25,7 +25,7 @@ public:
 
   // -- frame_sink: any thread -----------------------------------------------------------------------
 
-  void push(const frame& payload, frame_priority priority) override;
+  bool push(const frame& payload, frame_priority priority) override;
   void close(uint16_t code, std::string_view reason) override;
 
   // -- the connection's side: its strand (attach/detach: wherever the connection lives) -----------

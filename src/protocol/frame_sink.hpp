@@ -43,7 +43,9 @@ public:
   virtual ~frame_sink() = default;
 
   /// Queues one text frame. Never blocks and never writes to the socket from the caller's thread.
-  virtual void push(const frame& payload, frame_priority priority) = 0;
+  /// Returns false when the frame was not queued: a droppable frame past the soft mark, or a
+  /// connection that is closing or gone. Rooms use it to resend presence state that was dropped.
+  virtual bool push(const frame& payload, frame_priority priority) = 0;
 
   /// Sends a close frame with this code after what is already queued, then ends the connection.
   virtual void close(uint16_t code, std::string_view reason) = 0;
