@@ -1,4 +1,5 @@
-// Pure tests of the outbound side: queue policy (marks, accounting, wake-ups) and frame headers.
+// Pure tests of the outbound side: queue policy (marks, accounting, wake-ups, bounded control
+// frames) and frame headers.
 
 #include "net/frame_header.hpp"
 #include "net/outbound_queue.hpp"
@@ -28,7 +29,7 @@ TEST_CASE("only the first push into an idle queue asks for a flush") {
   outbound_queue q{{1000, 2000}};
   CHECK(q.push(bytes_of(10), frame_priority::essential) == push_result::wake);
   CHECK(q.push(bytes_of(10), frame_priority::essential) == push_result::queued);
-  CHECK(q.push_control(bytes_of(4)) == push_result::queued);
+  CHECK(q.push_control(opcode::pong, bytes_of(4)) == push_result::queued);
   std::vector<outbound_item> batch;
   REQUIRE(q.take(batch));
   CHECK(batch.size() == 3);
@@ -63,16 +64,16 @@ TEST_CASE("a push that would pass the hard mark is refused, discards pending dat
   std::vector<outbound_item> batch;
   REQUIRE(q.take(batch)); // being written: stays
   REQUIRE(q.push(bytes_of(100), frame_priority::essential) == push_result::queued);
-  REQUIRE(q.push_control(bytes_of(2)) == push_result::queued);
+  REQUIRE(q.push_control(opcode::pong, bytes_of(2)) == push_result::queued);
   CHECK(q.push(bytes_of(100), frame_priority::essential) == push_result::overflow);
   CHECK_FALSE(q.accepting_data());
-  // Pending data went, the control item and the batch in flight stay.
+  // Pending data went, the control frame and the batch in flight stay.
   CHECK(q.pending_items() == 1);
-  CHECK(q.queued_bytes() == wire(100));
+  CHECK(q.queued_bytes() == wire(100) + 2 + 2);
   CHECK(q.push(bytes_of(1), frame_priority::essential) == push_result::closed);
   CHECK(q.push(bytes_of(1), frame_priority::droppable) == push_result::closed);
-  // The close frame Beast writes next still gets in.
-  CHECK(q.push_control(bytes_of(4)) == push_result::queued);
+  // The close frame the connection sends next still gets in.
+  CHECK(q.push_control(opcode::close, bytes_of(4)) == push_result::queued);
 }
 
 TEST_CASE("a single frame bigger than the hard mark overflows even an empty queue") {
@@ -105,24 +106,57 @@ TEST_CASE("bytes of a taken batch count until the batch is released") {
   CHECK(r.queued_bytes() == wire(300));
 }
 
-TEST_CASE("control items bypass the marks and survive close_data but not finish") {
+TEST_CASE("control frames bypass the marks, survive close_data, and nothing follows a close") {
   outbound_queue q{{10, 20}};
-  CHECK(q.push_control(bytes_of(1000)) == push_result::wake);
-  CHECK(q.queued_bytes() == 0);
-  CHECK(q.push(bytes_of(5), frame_priority::droppable) == push_result::queued);
+  CHECK(q.push_control(opcode::ping, bytes_of(100)) == push_result::wake);
+  CHECK(q.push(bytes_of(5), frame_priority::essential) == push_result::overflow);
   q.close_data();
   CHECK(q.push(bytes_of(5), frame_priority::essential) == push_result::closed);
-  CHECK(q.push_control(bytes_of(1000)) == push_result::queued);
+  CHECK(q.push_control(opcode::close, bytes_of(2)) == push_result::queued);
+  CHECK_FALSE(q.accepting_data());
+  CHECK(q.push_control(opcode::pong, bytes_of(1)) == push_result::closed);
+  CHECK(q.push_control(opcode::close, bytes_of(2)) == push_result::closed);
+  std::vector<outbound_item> batch;
+  REQUIRE(q.take(batch));
+  REQUIRE(batch.size() == 2);
+  CHECK(batch[0].header.bytes[0] == 0x89);  // FIN | ping
+  CHECK(batch[1].header.bytes[0] == 0x88);  // FIN | close
+  q.finish();
+  CHECK(q.push_control(opcode::ping, bytes_of(1)) == push_result::closed);
+}
+
+TEST_CASE("a client that pings without reading leaves at most one pong waiting") {
+  outbound_queue q{{1000, 2000}};
+  CHECK(q.push_control(opcode::pong, bytes_of(10)) == push_result::wake);
+  std::size_t pushes = 100000;
+  for (std::size_t i = 0; i < pushes; ++i)
+    CHECK(q.push_control(opcode::pong, make_frame(std::to_string(i))) == push_result::queued);
+  CHECK(q.pending_items() == 1);
+  auto last = std::to_string(pushes - 1);
+  CHECK(q.queued_bytes() == 2 + last.size());
+  std::vector<outbound_item> batch;
+  REQUIRE(q.take(batch));
+  REQUIRE(batch.size() == 1);
+  CHECK(*batch[0].payload == last);
+  // A pong that arrives while the first is being written waits as the next one, again alone.
+  CHECK(q.push_control(opcode::pong, bytes_of(3)) == push_result::queued);
+  CHECK(q.push_control(opcode::pong, bytes_of(4)) == push_result::queued);
+  CHECK(q.pending_items() == 1);
+}
+
+TEST_CASE("a pong replaced in place keeps its position among data frames") {
+  outbound_queue q{{1000, 2000}};
+  q.push(make_frame("a"), frame_priority::essential);
+  q.push_control(opcode::pong, make_frame("p1"));
+  q.push(make_frame("b"), frame_priority::essential);
+  q.push_control(opcode::pong, make_frame("p2"));
   std::vector<outbound_item> batch;
   REQUIRE(q.take(batch));
   REQUIRE(batch.size() == 3);
-  CHECK(batch[0].control);
-  CHECK(batch[0].header.size == 0);
-  CHECK_FALSE(batch[1].control);
-  CHECK(batch[1].header.size == 2);
-  CHECK(batch[2].control);
-  q.finish();
-  CHECK(q.push_control(bytes_of(1)) == push_result::closed);
+  CHECK(*batch[0].payload == "a");
+  CHECK(*batch[1].payload == "p2");
+  CHECK(batch[1].header.bytes[0] == 0x8A);  // FIN | pong
+  CHECK(*batch[2].payload == "b");
 }
 
 TEST_CASE("a batch shares the pushed payload instead of copying it") {

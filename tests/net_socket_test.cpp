@@ -453,6 +453,44 @@ TEST_CASE("droppable frames past the soft mark are dropped while essential ones 
   CHECK(conn->dropped() > 0);
 }
 
+TEST_CASE("a client that floods pings without reading cannot grow its queue: pongs coalesce") {
+  fixture f;
+  f.start();
+  ws_client c;
+  REQUIRE_FALSE(c.connect(f.srv->port(), "/ws", std::nullopt, 4096));
+  auto sink = f.wait_sink();
+  auto* conn = dynamic_cast<net::connection_sink*>(sink.get());
+  REQUIRE(conn != nullptr);
+  // Masked pings with an all-zero key and a 4-byte payload, written straight to the socket.
+  std::string ping{"\x89\x84\0\0\0\0ping", 10};
+  std::string burst;
+  for (int i = 0; i < 1000; ++i)
+    burst += ping;
+  constexpr int bursts = 200;  // 200,000 pings, none of whose pongs is read meanwhile
+  std::size_t max_queued = 0;
+  auto& sock = c.ws.next_layer();
+  for (int i = 0; i < bursts; ++i) {
+    beast::error_code ec;
+    asio::write(sock, asio::buffer(burst), ec);
+    REQUIRE_FALSE(ec);
+    max_queued = std::max(max_queued, conn->queued_bytes());
+  }
+  CHECK(max_queued <= 1024);
+  // The connection is healthy: a frame pushed now arrives behind far fewer pongs than pings sent.
+  sink->push(make_frame("after the flood"), frame_priority::essential);
+  std::size_t pongs = 0;
+  c.ws.control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::pong)
+      ++pongs;
+  });
+  std::string got;
+  REQUIRE_FALSE(c.read(got));
+  CHECK(got == "after the flood");
+  CHECK(pongs >= 1);
+  CHECK(pongs < bursts * 1000 / 10);
+  CHECK(f.rec->disconnects == 0);
+}
+
 // -- inbound ----------------------------------------------------------------------------------------
 
 TEST_CASE("text frames reach the session decoded, in order") {

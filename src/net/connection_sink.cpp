@@ -1,30 +1,44 @@
 #include "net/connection_sink.hpp"
 
-#include "net/websocket_session.hpp"
+#include "net/io_loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <string>
 
 namespace parley::net {
 
-// The wake-ups below are posted while the mutex is held, and the strong reference is moved into
-// the posted handler. Two reasons: detach() (taken under the same mutex) then guarantees that no
-// push touches the connection after the server tore it down, and the calling actor thread never
-// ends up holding the last reference (which would run the connection's destructor, and with it
-// detach(), on this thread while we still hold the lock).
+namespace {
+
+constexpr std::size_t max_close_reason = 123;
+
+} // namespace
+
+frame make_close_payload(uint16_t code, std::string_view reason) {
+  std::string body;
+  body.reserve(2 + std::min(reason.size(), max_close_reason));
+  body += static_cast<char>(code >> 8);
+  body += static_cast<char>(code & 0xFF);
+  body.append(reason.substr(0, max_close_reason));
+  return make_frame(std::move(body));
+}
+
+// Wake-ups go through the loop's wake list, which takes a weak reference: an actor thread never
+// holds the last reference to a connection, so a connection's destructor always runs on its loop.
 
 bool connection_sink::push(const frame& payload, frame_priority priority) {
-  std::shared_ptr<websocket_session> owner;
   std::lock_guard<std::mutex> guard{mutex_};
   switch (queue_.push(payload, priority)) {
     case push_result::wake:
-      if ((owner = owner_.lock()))
-        websocket_session::schedule_flush(std::move(owner));
+      wakes_->wake(owner_);
       return true;
-    case push_result::overflow:
-      if ((owner = owner_.lock()))
-        websocket_session::schedule_close(std::move(owner), close_code::slow_consumer,
-                                          "slow consumer, reconnect");
-      return false;
     case push_result::queued:
       return true;
+    case push_result::overflow:
+      spdlog::info("connection closed a slow consumer ({} frames dropped before)", queue_.dropped());
+      close_locked(close_code::slow_consumer, "slow consumer, reconnect");
+      return false;
     case push_result::dropped:
     case push_result::closed:
       return false;
@@ -33,13 +47,13 @@ bool connection_sink::push(const frame& payload, frame_priority priority) {
 }
 
 void connection_sink::close(uint16_t code, std::string_view reason) {
-  std::shared_ptr<websocket_session> owner;
   std::lock_guard<std::mutex> guard{mutex_};
-  if (!queue_.accepting_data())
-    return; // already closing, or gone
-  queue_.close_data();
-  if ((owner = owner_.lock()))
-    websocket_session::schedule_close(std::move(owner), code, std::string{reason});
+  close_locked(code, reason);
+}
+
+void connection_sink::close_locked(uint16_t code, std::string_view reason) {
+  if (queue_.push_control(opcode::close, make_close_payload(code, reason)) == push_result::wake)
+    wakes_->wake(owner_);
 }
 
 void connection_sink::attach(std::weak_ptr<websocket_session> owner) {
@@ -47,9 +61,9 @@ void connection_sink::attach(std::weak_ptr<websocket_session> owner) {
   owner_ = std::move(owner);
 }
 
-bool connection_sink::push_control(frame bytes) {
+bool connection_sink::push_control(opcode op, frame payload) {
   std::lock_guard<std::mutex> guard{mutex_};
-  return queue_.push_control(std::move(bytes)) == push_result::wake;
+  return queue_.push_control(op, std::move(payload)) == push_result::wake;
 }
 
 bool connection_sink::take(std::vector<outbound_item>& batch) {
@@ -65,25 +79,10 @@ void connection_sink::release_batch() {
   queue_.release_batch();
 }
 
-bool connection_sink::busy() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return queue_.busy();
-}
-
-void connection_sink::close_data() {
-  std::lock_guard<std::mutex> guard{mutex_};
-  queue_.close_data();
-}
-
 void connection_sink::finish() {
   std::lock_guard<std::mutex> guard{mutex_};
   queue_.finish();
-}
-
-void connection_sink::detach() {
-  std::lock_guard<std::mutex> guard{mutex_};
-  queue_.finish();
-  owner_.reset();
+  queue_.release_batch();
 }
 
 std::size_t connection_sink::queued_bytes() const {

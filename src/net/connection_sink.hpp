@@ -1,8 +1,8 @@
 #pragma once
 
 // The frame_sink of one WebSocket connection, as the actors hold it: a mutex around the
-// connection's outbound_queue plus a weak link to the connection. It owns no I/O object, so actors
-// may keep it after the socket (and even the io_context) is gone; pushes then just drop.
+// connection's outbound_queue, a weak link to the connection and its loop's wake list. It owns no
+// I/O object, so actors may keep it after the socket (and even the loop) is gone; pushes then drop.
 
 #include "net/outbound_queue.hpp"
 #include "protocol/frame_sink.hpp"
@@ -16,45 +16,42 @@
 namespace parley::net {
 
 class websocket_session;
+class wake_list;
+
+/// The payload of a close frame: the code in network byte order and the reason, cut to the 123
+/// bytes RFC 6455 allows.
+frame make_close_payload(uint16_t code, std::string_view reason);
 
 /// The thread-safe outbound side of one connection; see frame_sink.
 class connection_sink final : public frame_sink {
 public:
-  /// Creates a sink not yet attached to a connection (pushes queue up until attach).
-  explicit connection_sink(outbound_limits limits) : queue_(limits) {}
+  /// Creates a sink whose wake-ups go to `wakes` once attached to a connection.
+  connection_sink(outbound_limits limits, std::shared_ptr<wake_list> wakes)
+    : queue_(limits), wakes_(std::move(wakes)) {}
 
   // -- frame_sink: any thread -----------------------------------------------------------------------
 
   bool push(const frame& payload, frame_priority priority) override;
   void close(uint16_t code, std::string_view reason) override;
 
-  // -- the connection's side: its strand (attach/detach: wherever the connection lives) -----------
+  // -- the connection's side: its loop thread ------------------------------------------------------
 
   /// Links the sink to the connection that writes its frames.
   void attach(std::weak_ptr<websocket_session> owner);
 
-  /// Queues bytes Beast wrote; true when the caller must schedule a flush.
-  bool push_control(frame bytes);
+  /// Queues a ping, pong or close frame; true when the caller must flush (nothing else will).
+  bool push_control(opcode op, frame payload);
 
-  /// See outbound_queue::take.
+  /// See outbound_queue::take; an idle queue also gives back burst memory.
   bool take(std::vector<outbound_item>& batch);
 
   /// See outbound_queue::release_batch.
   void release_batch();
 
-  /// True while a flush is scheduled or a write is running.
-  bool busy() const;
-
-  /// Data frames pushed from now on are dropped (the connection is closing or closed).
-  void close_data();
-
   /// The connection is over: drop what is queued and accept nothing more.
   void finish();
 
-  /// Like finish, and forgets the connection, so that no push can reach it any more.
-  void detach();
-
-  /// Wire bytes of data frames queued or being written.
+  /// Wire bytes queued or being written.
   std::size_t queued_bytes() const;
 
   /// Droppable frames dropped past the soft mark.
@@ -64,9 +61,13 @@ public:
   bool accepting_data() const;
 
 private:
+  /// Queues a close frame and wakes the writer if needed; the mutex is held.
+  void close_locked(uint16_t code, std::string_view reason);
+
   mutable std::mutex mutex_;
   outbound_queue queue_;
   std::weak_ptr<websocket_session> owner_;
+  std::shared_ptr<wake_list> wakes_;
 };
 
 using connection_sink_ptr = std::shared_ptr<connection_sink>;

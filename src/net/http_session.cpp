@@ -3,6 +3,7 @@
 #include "net/error_filter.hpp"
 #include "net/static_files.hpp"
 #include "net/upgrade_policy.hpp"
+#include "net/websocket_handshake.hpp"
 #include "net/websocket_session.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -53,8 +54,8 @@ http::response<http::string_body> text_response(const Request& req, http::status
 
 } // namespace
 
-http_session::http_session(asio::ip::tcp::socket&& socket, server_context_ptr ctx)
-  : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+http_session::http_session(asio::ip::tcp::socket&& socket, io_loop& loop, server_context_ptr ctx)
+  : stream_(std::move(socket)), loop_(loop), ctx_(std::move(ctx)) {
   // nop
 }
 
@@ -143,11 +144,37 @@ void http_session::upgrade(request&& req) {
     res.keep_alive(false);
     return send(std::move(res));
   }
+  if (auto problem = check_handshake(req)) {
+    auto res = text_response(req, problem.status, std::move(problem.message));
+    if (problem.status == http::status::upgrade_required)
+      res.set(http::field::sec_websocket_version, "13");
+    res.keep_alive(false);
+    return send(std::move(res));
+  }
   auto name = query_param(req.target(), "name");
-  // The WebSocket stream keeps its own handshake and idle deadlines from here on.
+  auto res = std::make_shared<http::response<http::empty_body>>(switching_protocols(req));
+  stream_.expires_after(ctx_->cfg.connection.write_timeout);
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res, name = std::move(name)](
+                      beast::error_code ec, std::size_t) mutable {
+                      self->on_upgraded(ec, std::move(name));
+                    });
+}
+
+void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> requested_name) {
+  if (ec) {
+    if (!is_expected_error(ec))
+      spdlog::debug("http_session failed to upgrade: {}", ec.message());
+    do_close();
+    return;
+  }
+  // From here on the connection's own deadlines apply (see io_loop's sweep).
   stream_.expires_never();
-  auto ws = std::make_shared<websocket_session>(stream_.release_socket(), ctx_);
-  ws->run(req, std::move(name));
+  // Whatever the client sent right behind its request is the start of its first frames.
+  auto early = buffer_.data();
+  std::string_view early_bytes{static_cast<const char*>(early.data()), early.size()};
+  auto ws = std::make_shared<websocket_session>(stream_.release_socket(), loop_, ctx_);
+  ws->start(std::move(requested_name), early_bytes);
 }
 
 template <class Response>

@@ -3,6 +3,7 @@
 // One HTTP/1.1 connection before (or instead of) a WebSocket upgrade: keep-alive request loop,
 // static files from the web root, /healthz, and the /ws upgrade hand-off.
 
+#include "net/io_loop.hpp"
 #include "net/server_context.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,14 +16,15 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace parley::net {
 
 /// An HTTP connection; hands its socket to a websocket_session on a valid /ws upgrade.
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  /// Takes an accepted socket (its executor is the connection's strand).
-  http_session(boost::asio::ip::tcp::socket&& socket, server_context_ptr ctx);
+  /// Takes an accepted socket whose executor is `loop`'s context.
+  http_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, server_context_ptr ctx);
 
   /// Starts reading requests.
   void run();
@@ -34,12 +36,14 @@ private:
   void on_read(boost::beast::error_code ec, std::size_t n);
   void handle(request&& req);
   void upgrade(request&& req);
+  void on_upgraded(boost::beast::error_code ec, std::optional<std::string> requested_name);
   template <class Response>
   void send(Response&& res);
   void on_write(bool close, boost::beast::error_code ec, std::size_t n);
   void do_close();
 
   boost::beast::tcp_stream stream_;
+  io_loop& loop_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   server_context_ptr ctx_;

@@ -5,7 +5,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
 #include <spdlog/spdlog.h>
@@ -18,10 +17,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-listener::listener(asio::io_context& ioc, server_context_ptr ctx)
-  : ioc_(ioc),
+listener::listener(std::vector<io_loop*> loops, server_context_ptr ctx)
+  : loops_(std::move(loops)),
     ctx_(std::move(ctx)),
-    acceptor_(asio::make_strand(ioc)),
+    acceptor_(loops_.front()->context()),
     retry_timer_(acceptor_.get_executor()) {
   // nop
 }
@@ -60,12 +59,15 @@ void listener::stop() {
 void listener::do_accept() {
   if (!acceptor_.is_open())
     return;
-  // Each connection gets its own strand: its handlers never run concurrently.
-  acceptor_.async_accept(asio::make_strand(ioc_),
-                         beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  // The new socket belongs to the next loop: all its handlers run on that loop's one thread.
+  auto& loop = *loops_[next_loop_];
+  acceptor_.async_accept(loop.context(), [self = shared_from_this(), &loop](
+                                           beast::error_code ec, tcp::socket socket) {
+    self->on_accept(loop, ec, std::move(socket));
+  });
 }
 
-void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void listener::on_accept(io_loop& loop, beast::error_code ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open())
     return;
   if (ec) {
@@ -81,7 +83,9 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
   beast::error_code opt_ec;
   // Writes are already batched per flush; Nagle would only add latency to each batch.
   socket.set_option(tcp::no_delay(true), opt_ec);
-  std::make_shared<http_session>(std::move(socket), ctx_)->run();
+  // run() dispatches to the socket's loop.
+  std::make_shared<http_session>(std::move(socket), loop, ctx_)->run();
+  next_loop_ = (next_loop_ + 1) % loops_.size();
   do_accept();
 }
 

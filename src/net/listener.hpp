@@ -1,8 +1,9 @@
 #pragma once
 
-// The accept loop: one acceptor, each accepted socket on its own strand, handed to an
-// http_session.
+// The accept loop: one acceptor; accepted sockets are spread over the I/O loops in turn and handed
+// to an http_session on their loop.
 
+#include "net/io_loop.hpp"
 #include "net/server_context.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -11,14 +12,15 @@
 #include <boost/beast/core/error.hpp>
 
 #include <memory>
+#include <vector>
 
 namespace parley::net {
 
 /// Accepts TCP connections until stopped.
 class listener : public std::enable_shared_from_this<listener> {
 public:
-  /// Creates a listener that is not yet bound.
-  listener(boost::asio::io_context& ioc, server_context_ptr ctx);
+  /// Creates a listener that is not yet bound; it accepts on the first loop.
+  listener(std::vector<io_loop*> loops, server_context_ptr ctx);
 
   /// Opens, binds and listens; on failure `ec` says why.
   void open(const boost::asio::ip::tcp::endpoint& endpoint, boost::beast::error_code& ec);
@@ -34,9 +36,10 @@ public:
 
 private:
   void do_accept();
-  void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
+  void on_accept(io_loop& loop, boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
 
-  boost::asio::io_context& ioc_;
+  std::vector<io_loop*> loops_;
+  std::size_t next_loop_ = 0;
   server_context_ptr ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;

@@ -10,6 +10,10 @@ namespace {
 // because idle connections vastly outnumber busy ones.
 constexpr std::size_t kept_capacity = 64;
 
+bool is_data(const outbound_item& item) {
+  return (item.header.bytes[0] & 0x0F) == static_cast<uint8_t>(opcode::text);
+}
+
 } // namespace
 
 push_result outbound_queue::push(const frame& payload, frame_priority priority) {
@@ -17,16 +21,19 @@ push_result outbound_queue::push(const frame& payload, frame_priority priority) 
     return push_result::dropped;
   if (!accepting_data())
     return push_result::closed;
-  auto header = make_text_header(payload->size());
-  auto wire = payload->size() + header.size;
-  auto after = queued_bytes() + wire;
+  outbound_item item{payload, make_text_header(payload->size())};
+  auto after = queued_bytes() + item.wire_size();
   if (after > limits_.hard_bytes) {
-    // Whatever is not yet on its way to the socket goes; only control items (a pong or the
-    // handshake response already promised to Beast) stay, so that frames are never cut.
-    pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
-                                  [](const outbound_item& i) { return !i.control; }),
-                   pending_.end());
+    // Whatever is not yet on its way to the socket goes, except control frames (a pong or a close
+    // already promised), so that no frame is ever cut.
+    pending_.erase(std::remove_if(pending_.begin(), pending_.end(), is_data), pending_.end());
     pending_bytes_ = 0;
+    pending_pong_ = no_pong;
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      pending_bytes_ += pending_[i].wire_size();
+      if (pending_[i].header.bytes[0] == (0x80 | static_cast<uint8_t>(opcode::pong)))
+        pending_pong_ = i;
+    }
     data_open_ = false;
     return push_result::overflow;
   }
@@ -34,17 +41,29 @@ push_result outbound_queue::push(const frame& payload, frame_priority priority) 
     ++dropped_;
     return push_result::dropped;
   }
-  pending_bytes_ += wire;
-  return append(outbound_item{payload, header, false});
+  return append(std::move(item));
 }
 
-push_result outbound_queue::push_control(frame bytes) {
-  if (finished_)
+push_result outbound_queue::push_control(opcode op, frame payload) {
+  if (finished_ || close_queued_)
     return push_result::closed;
-  return append(outbound_item{std::move(bytes), frame_header{}, true});
+  outbound_item item{std::move(payload), {}};
+  item.header = make_header(op, item.payload ? item.payload->size() : 0);
+  if (op == opcode::pong && pending_pong_ != no_pong) {
+    auto& waiting = pending_[pending_pong_];
+    pending_bytes_ = pending_bytes_ - waiting.wire_size() + item.wire_size();
+    waiting = std::move(item);
+    return push_result::queued;  // a pong was pending, so a flush is already on its way
+  }
+  if (op == opcode::pong)
+    pending_pong_ = pending_.size();
+  if (op == opcode::close)
+    close_queued_ = true;
+  return append(std::move(item));
 }
 
 push_result outbound_queue::append(outbound_item&& item) {
+  pending_bytes_ += item.wire_size();
   pending_.push_back(std::move(item));
   if (busy_)
     return push_result::queued;
@@ -61,11 +80,8 @@ bool outbound_queue::take(std::vector<outbound_item>& batch) {
   pending_.clear();
   batch_bytes_ += pending_bytes_;
   pending_bytes_ = 0;
+  pending_pong_ = no_pong;
   return true;
-}
-
-void outbound_queue::release_batch() noexcept {
-  batch_bytes_ = 0;
 }
 
 void outbound_queue::finish() noexcept {
@@ -73,6 +89,7 @@ void outbound_queue::finish() noexcept {
   data_open_ = false;
   pending_.clear();
   pending_bytes_ = 0;
+  pending_pong_ = no_pong;
   shrink();
 }
 

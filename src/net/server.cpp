@@ -2,11 +2,11 @@
 
 #include "net/listener.hpp"
 #include "net/server_context.hpp"
-#include "net/websocket_session.hpp"
+#include "net/io_loop.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <spdlog/spdlog.h>
@@ -23,20 +23,32 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 struct server::impl {
-  impl(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn)
-    : ioc(static_cast<int>(std::max<std::size_t>(cfg.server.io_threads, 1))) {
+  impl(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn) {
     auto c = std::make_shared<server_context>();
     c->cfg = cfg;
     c->limits = limits;
     c->spawn = std::move(spawn);
     ctx = std::move(c);
+    loop_deadlines deadlines;
+    deadlines.idle_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      cfg.connection.idle_timeout);
+    deadlines.write_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      cfg.connection.write_timeout);
+    auto n = std::max<std::size_t>(cfg.server.io_threads, 1);
+    for (std::size_t i = 0; i < n; ++i)
+      loops.push_back(std::make_unique<io_loop>(deadlines));
   }
 
-  // Declared first so that it is destroyed last: pending handlers own sessions and sockets.
-  asio::io_context ioc;
+  std::size_t connections() const {
+    std::size_t n = 0;
+    for (auto& loop : loops)
+      n += loop->connections();
+    return n;
+  }
+
   std::shared_ptr<const server_context> ctx;
+  std::vector<std::unique_ptr<io_loop>> loops;
   std::shared_ptr<listener> accept_loop;
-  std::vector<std::thread> threads;
   uint16_t port = 0;
   bool running = false;
 };
@@ -61,7 +73,10 @@ bool server::start() {
     spdlog::error("parley cannot listen: invalid address '{}': {}", srv.address, ec.message());
     return false;
   }
-  d.accept_loop = std::make_shared<listener>(d.ioc, d.ctx);
+  std::vector<io_loop*> loops;
+  for (auto& loop : d.loops)
+    loops.push_back(loop.get());
+  d.accept_loop = std::make_shared<listener>(std::move(loops), d.ctx);
   d.accept_loop->open(tcp::endpoint{address, srv.port}, ec);
   if (ec) {
     spdlog::error("parley cannot listen on {}:{}: {}", srv.address, srv.port, ec.message());
@@ -71,10 +86,8 @@ bool server::start() {
   d.port = d.accept_loop->local_endpoint().port();
   d.accept_loop->run();
   d.running = true;
-  auto n = std::max<std::size_t>(srv.io_threads, 1);
-  d.threads.reserve(n);
-  for (std::size_t i = 0; i < n; ++i)
-    d.threads.emplace_back([&ioc = d.ioc] { ioc.run(); });
+  for (auto& loop : d.loops)
+    loop->start();
   spdlog::info("parley listening on {}:{}", address.to_string(), d.port);
   spdlog::default_logger()->flush();
   std::fflush(stdout);
@@ -86,7 +99,7 @@ uint16_t server::port() const noexcept {
 }
 
 std::size_t server::connections() const {
-  return impl_->ctx->registry->size();
+  return impl_->connections();
 }
 
 void server::stop() {
@@ -96,26 +109,16 @@ void server::stop() {
   d.running = false;
   d.ctx->stopping = true;
   d.accept_loop->stop();
-  auto registry = d.ctx->registry;
-  // Closing from an I/O thread keeps every strong reference (and so any destructor it may end
-  // up running) on the threads that own the sockets.
-  asio::post(d.ioc, [registry] {
-    for (auto& session : registry->snapshot())
-      session->sink()->close(close_code::going_away, "server shutting down");
-  });
+  for (auto& loop : d.loops)
+    loop->close_all(close_code::going_away, "server shutting down");
   auto deadline = std::chrono::steady_clock::now() + d.ctx->cfg.server.shutdown_grace;
-  while (registry->size() > 0 && std::chrono::steady_clock::now() < deadline)
+  while (d.connections() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (auto left = registry->size(); left > 0)
+  if (auto left = d.connections(); left > 0)
     spdlog::info("parley stops with {} connection(s) still closing", left);
-  d.ioc.stop();
-  for (auto& t : d.threads)
-    t.join();
-  d.threads.clear();
-  // No I/O thread runs now. Cut every sink loose from its connection, so that actors pushing
-  // later cannot reach a connection while the io_context is torn down.
-  for (auto& session : registry->snapshot())
-    session->sink()->detach();
+  // Stopping a loop also cuts its sinks loose: actors pushing later reach no connection.
+  for (auto& loop : d.loops)
+    loop->stop();
   d.accept_loop.reset();
 }
 

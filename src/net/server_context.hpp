@@ -1,11 +1,10 @@
 #pragma once
 
-// What every connection of one server shares: settings, codec limits, the session spawner and the
-// registry of live WebSocket connections. Immutable after start, so it needs no lock.
+// What every connection of one server shares: settings, codec limits and the session spawner.
+// Immutable after start, so it needs no lock.
 
 #include "config/settings.hpp"
 #include "net/server.hpp"
-#include "net/session_registry.hpp"
 #include "protocol/codec.hpp"
 
 #include <atomic>
@@ -18,7 +17,6 @@ struct server_context {
   settings cfg;
   protocol::codec_limits limits;
   session_spawner spawn;
-  std::shared_ptr<session_registry> registry = std::make_shared<session_registry>();
   /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field
   /// that changes after start, hence mutable and atomic.
   mutable std::atomic<bool> stopping{false};
