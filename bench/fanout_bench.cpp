@@ -11,7 +11,8 @@
 // --sweep replaces the window with an open-loop rate sweep: the senders send at a fixed total rate
 // (messages on a schedule, round-robin over the senders, whether or not earlier ones came back) for
 // --step-seconds, starting at --rate messages/s and growing by --growth per step, until a step's
-// p99 exceeds --p99-ms or a delivery is missing (or --max-steps). Latency is measured from each
+// p99 exceeds --p99-ms or a delivery is missing (or --max-steps). If the very first step fails,
+// it steps down instead (/ --growth, not below --min-rate) until one passes. Latency is measured from each
 // message's scheduled send time, so a server (or client) that falls behind cannot hide it
 // (no coordinated omission). The answer is the highest passing step, in deliveries/s
 // (messages/s x members).
@@ -52,12 +53,13 @@ struct fanout_options {
   long pid = 0; // server pid: when given, its CPU time during the sending phase is reported
   // --sweep: open-loop rate steps instead of the window
   bool sweep = false;
-  double rate = 40;           // messages/s over all senders in the first step
+  double rate = 10;           // messages/s over all senders in the first step
   double growth = 1.25;       // rate factor from one step to the next
   double step_seconds = 3;
   double p99_limit_ms = 50;   // a step passes with p99 at most this and nothing lost
   double step_drain_s = 2;    // how long a step's last deliveries may take after its sending ended
-  std::size_t max_steps = 20;
+  std::size_t max_steps = 25; // 10 msg/s x 1.25^24 = 2,100 msg/s
+  double min_rate = 1;        // stepping down (the first step failed) stops below this
   unsigned source_addresses = 1;
 };
 
@@ -66,8 +68,8 @@ fanout_options parse_options(int argc, char** argv) {
   if (args.has("help")) {
     std::puts("fanout_bench --host 127.0.0.1 --port N --members 1000 --senders 1 --messages 2000\n"
               "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID]\n"
-              "             [--sweep --rate 40 --growth 1.25 --step-seconds 3 --p99-ms 50 --step-drain 2\n"
-              "              --max-steps 20] [--source-addresses 1]");
+              "             [--sweep --rate 10 --growth 1.25 --step-seconds 3 --p99-ms 50 --step-drain 2\n"
+              "              --max-steps 25 --min-rate 1] [--source-addresses 1]");
     std::exit(0);
   }
   fanout_options o;
@@ -90,6 +92,7 @@ fanout_options parse_options(int argc, char** argv) {
   o.p99_limit_ms = args.real("p99-ms", o.p99_limit_ms);
   o.step_drain_s = args.real("step-drain", o.step_drain_s);
   o.max_steps = static_cast<std::size_t>(std::max(1L, args.num("max-steps", long(o.max_steps))));
+  o.min_rate = std::max(0.1, args.real("min-rate", o.min_rate));
   o.source_addresses = static_cast<unsigned>(args.num("source-addresses", o.source_addresses));
   if (o.members == 0 || o.senders == 0 || o.senders > o.members) {
     std::fprintf(stderr, "need 1 <= senders <= members\n");
@@ -278,6 +281,7 @@ private:
           mark_cpu(cpu_at_start_);
           if (opt_.sweep) {
             phase_ = phase::sweeping;
+            next_rate_ = opt_.rate;
             start_step(now_ns());
             return;
           }
@@ -302,7 +306,7 @@ private:
 
   void start_step(int64_t now) {
     sweep_step step;
-    step.rate = opt_.rate * std::pow(opt_.growth, double(steps_.size()));
+    step.rate = next_rate_;
     step.first_seq = sweep_sched_.size();
     step.messages = std::max<std::size_t>(1, std::size_t(std::llround(step.rate * opt_.step_seconds)));
     step.start = now;
@@ -342,8 +346,24 @@ private:
     bool passed = all_in && closed_ == step.closes_at_start &&
                   double(step.latency.quantile(0.99)) <= opt_.p99_limit_ms * 1e6;
     print_step(steps_.size() - 1, passed);
-    if (passed) last_passed_ = steps_.size();
-    if (!passed || steps_.size() >= opt_.max_steps) {
+    if (passed) {
+      last_passed_ = steps_.size();
+      ++passed_steps_;
+    }
+    bool go_on = false;
+    if (!stepping_down_ && !passed && passed_steps_ == 0) {
+      // Even the start rate fails: look below it rather than report nothing.
+      stepping_down_ = true;
+      std::printf("  (the first step failed: stepping down)\n");
+    }
+    if (stepping_down_) {
+      next_rate_ = step.rate / opt_.growth;
+      go_on = !passed && next_rate_ >= opt_.min_rate;
+    } else {
+      next_rate_ = step.rate * opt_.growth;
+      go_on = passed;
+    }
+    if (!go_on || steps_.size() >= opt_.max_steps) {
       phase_ = phase::done;
       mark_cpu(cpu_at_end_);
       return;
@@ -389,16 +409,16 @@ private:
       best_p99_ms = double(best.latency.quantile(0.99)) / 1e6;
       std::printf("  max deliveries/s at p99 <= %.0f ms, nothing lost: %.0f (%.1f messages/s, p99 %.2f ms, step %zu)%s\n",
                   opt_.p99_limit_ms, best_rate * double(opt_.members), best_rate, best_p99_ms, last_passed_,
-                  last_passed_ == opt_.max_steps ? "  (every step passed: raise --max-steps)" : "");
+                  !stepping_down_ && last_passed_ == opt_.max_steps ? "  (every step passed: raise --max-steps)" : "");
     } else {
       std::printf("  !!! NO STEP PASSED: %s !!!\n",
-                  steps_.empty() ? "the members never all joined" : "even the first rate failed; lower --rate");
+                  steps_.empty() ? "the members never all joined" : "not even at --min-rate");
     }
     std::printf("  errors %" PRIu64 ", early closes %zu, other frames %" PRIu64 "\n", errors_, closed_, other_frames_);
     std::printf("RESULT fanout_sweep members=%zu senders=%zu size=%zu start_rate=%.1f steps=%zu passed_steps=%zu"
-                " max_msgs_per_s=%.1f max_deliveries_per_s=%.0f p99_ms_at_max=%.2f\n",
-                opt_.members, opt_.senders, opt_.size, opt_.rate, steps_.size(), last_passed_, best_rate,
-                best_rate * double(opt_.members), best_p99_ms);
+                " stepped_down=%d max_msgs_per_s=%.1f max_deliveries_per_s=%.0f p99_ms_at_max=%.2f\n",
+                opt_.members, opt_.senders, opt_.size, opt_.rate, steps_.size(), passed_steps_, stepping_down_ ? 1 : 0,
+                best_rate, best_rate * double(opt_.members), best_p99_ms);
     std::fflush(stdout);
     return last_passed_ > 0;
   }
@@ -502,7 +522,10 @@ private:
   std::vector<int64_t> sweep_sched_;      // by sequence number: the scheduled send time
   std::vector<uint32_t> sweep_step_of_;   // by sequence number: the step it belongs to
   std::size_t next_sweep_seq_ = 0;
-  std::size_t last_passed_ = 0;           // steps 1 .. last_passed_ passed
+  std::size_t last_passed_ = 0;           // the step (1-based) that set the best passing rate
+  std::size_t passed_steps_ = 0;
+  double next_rate_ = 0;
+  bool stepping_down_ = false;            // the first step failed: rates go down until one passes
 };
 
 } // namespace

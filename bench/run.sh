@@ -188,8 +188,10 @@ summarize() {
           else
             row "$label" "all joined $(field all_joined_s "$line") s, all counts = N $(field all_counted_s "$line") s$status" "<= 10 s"
           fi
+        elif [[ $(field rooms "$line") == distinct && $(field all_answered_s "$line") != -1.00 ]]; then
+          row "$label" "$(field joins_per_s "$line") setups/s, but $(field failed_joins "$line") of $(field clients "$line") joins FAILED$status" ">= 3,000/s"
         else
-          row "$label" "DID NOT FINISH: joined $(field joined "$line")/$(field clients "$line"), $(field views_at_target "$line") see N (median view $(field view_median "$line"))" \
+          row "$label" "DID NOT FINISH: joined $(field joined "$line")/$(field clients "$line"), $(field failed_joins "$line") failed, $(field views_at_target "$line") see N (median view $(field view_median "$line"))" \
             "$([[ $(field rooms "$line") == distinct ]] && echo '>= 3,000/s' || echo '<= 10 s')" ;
         fi ;;
       *"RESULT storm_churn "*)
@@ -199,7 +201,11 @@ summarize() {
           row "$label-churn" "p50 $(field p50_ms "$line") ms, p99 $(field p99_ms "$line") ms, lost $(field lost "$line")/$(field expected "$line")$status" "p99 <= 50 ms, none lost"
         fi ;;
       *"RESULT fanout_sweep "*)
-        row "$label" "max $(field max_deliveries_per_s "$line") deliveries/s at p99 <= 50 ms, nothing lost ($(field max_msgs_per_s "$line") msg/s, p99 $(field p99_ms_at_max "$line") ms)$status" ">= 2.5x baseline" ;;
+        if [[ $(field passed_steps "$line") == 0 ]]; then
+          row "$label" "NO STEP PASSED, not even at 1 msg/s$status" ">= 2.5x baseline"
+        else
+          row "$label" "max $(field max_deliveries_per_s "$line") deliveries/s at p99 <= 50 ms, nothing lost ($(field max_msgs_per_s "$line") msg/s, p99 $(field p99_ms_at_max "$line") ms$([[ $(field stepped_down "$line") == 1 ]] && echo ', below the start rate'))$status" ">= 2.5x baseline"
+        fi ;;
       *"RESULT fanout "*)
         row "$label" "$(field deliveries_per_s "$line") deliveries/s, p50 $(( $(field p50_us "$line" | cut -d. -f1) / 1000 )) ms, p99 $(( $(field p99_us "$line" | cut -d. -f1) / 1000 )) ms, $(field server_cpu_us_per_delivery "$line") us CPU/delivery$status" "" ;;
       *"RESULT idle "*)
@@ -240,7 +246,7 @@ main() {
   fi
   if selected fanout; then
     bench_on_fresh_server fanout-sweep fanout_bench --members "$members" --senders 1 --size "$size" --sweep \
-      --rate 40 --step-seconds 3 --timeout 50
+      --rate 10 --step-seconds 3 --timeout 50
     bench_on_fresh_server fanout-w1-latency fanout_bench --members "$members" --messages 200 --size "$size" --senders 1 --window 1 --timeout 50
     bench_on_fresh_server fanout-w32 fanout_bench --members "$members" --messages "$messages" --size "$size" --senders 1 --window 32 --timeout 50
   fi
