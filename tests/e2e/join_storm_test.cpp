@@ -213,9 +213,10 @@ TEST_CASE("a few thousand clients joining one room at once all end with the righ
 
   join_storm storm{server.port(), n, "storm"};
   storm.start();
+  // Bounds, not expectations: 60 s + 20 s below keep a broken server within ctest's 120 s.
   bool settled = storm.run_until(
     [&] { return storm.joined() == n && storm.views_with_count(long(n)) == n && !storm.observer_paging(); },
-    std::chrono::seconds(90));
+    std::chrono::seconds(60));
   std::string problems;
   for (const auto& p : storm.problems()) problems += "\n  " + p;
   REQUIRE_MESSAGE(storm.problems().empty(), "problems (first 10):" << problems);
@@ -235,7 +236,7 @@ TEST_CASE("a few thousand clients joining one room at once all end with the righ
 
   // Page the whole list afresh, as a client does after joined with count > first page.
   storm.page_afresh();
-  REQUIRE(storm.run_until([&] { return storm.fresh_done(); }, std::chrono::seconds(30)));
+  REQUIRE(storm.run_until([&] { return storm.fresh_done(); }, std::chrono::seconds(20)));
   const auto& names = storm.fresh_names();
   CHECK(storm.fresh_count() == long(n));
   CHECK_MESSAGE(std::is_sorted(names.begin(), names.end()), "who pages are not in name order");
