@@ -11,9 +11,10 @@
 // includes it.
 //
 // A slot can be used for many connections one after another (`connect_now` once the previous one
-// ended), which the churn benchmark needs. Closing follows RFC 6455 section 7.1.1: after the close
-// frames are exchanged the client waits for the server to close TCP first, so TIME_WAIT lands on
-// the server's side and thousands of sessions per second do not use up the client's ports.
+// ended), which the churn benchmark needs. When the client closes, it follows RFC 6455 section
+// 7.1.1: once the server answered its close frame it waits for the server to close TCP first, so
+// TIME_WAIT lands on the server's side and thousands of sessions per second do not use up the
+// client's ports. (A close the server starts is echoed and the socket dropped at once.)
 
 #include <boost/uuid/detail/sha1.hpp>
 
