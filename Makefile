@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 TEST_BUILD_DIR ?= build-test
 JOBS ?= $(shell nproc)
 
-.PHONY: run test deps test-deps build build-test clean
+.PHONY: run test deps test-deps build build-test bench clean
 
 run: deps build
 	./$(BUILD_DIR)/parley --config=config.ini
@@ -26,6 +26,12 @@ build:
 build-test:
 	cmake -S . -B $(TEST_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
 	cmake --build $(TEST_BUILD_DIR) -j $(JOBS)
+
+# Benchmarks (bench/README.md): builds Release into build-bench/ and runs them all against a
+# fresh local server each (~6-9 minutes after the build). PARLEY_BIN= and PARLEY_CONFIG= measure
+# another server build; ONLY= picks groups.
+bench: deps
+	bench/run.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR)

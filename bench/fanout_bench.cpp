@@ -8,15 +8,27 @@
 // Every member counts the `message` frames it receives; each text carries "<run>.<sender>.<seq>."
 // so a receipt can be matched with the local send time to give a per-delivery latency.
 //
+// --sweep replaces the window with an open-loop rate sweep: the senders send at a fixed total rate
+// (messages on a schedule, round-robin over the senders, whether or not earlier ones came back) for
+// --step-seconds, starting at --rate messages/s and growing by --growth per step, until a step's
+// p99 exceeds --p99-ms or a delivery is missing (or --max-steps). If the very first step fails,
+// it steps down instead (/ --growth, not below --min-rate) until one passes. Latency is measured from each
+// message's scheduled send time, so a server (or client) that falls behind cannot hide it
+// (no coordinated omission). The answer is the highest passing step, in deliveries/s
+// (messages/s x members).
+//
 // Start the server without its per-connection rate limit and with room for every member:
 //   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 --rooms.capacity=N
-// Exit code: 0 when every expected delivery arrived before --timeout, 1 otherwise.
+// Exit code: 0 when every expected delivery arrived before --timeout (sweep: when at least one
+// step passed), 1 otherwise.
 
+#include "latency_histogram.hpp"
 #include "ws_client_pool.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -39,13 +51,25 @@ struct fanout_options {
   double settle_ms = 500; // quiet time after the joins before sending starts
   std::size_t connect_window = 64;
   long pid = 0; // server pid: when given, its CPU time during the sending phase is reported
+  // --sweep: open-loop rate steps instead of the window
+  bool sweep = false;
+  double rate = 10;           // messages/s over all senders in the first step
+  double growth = 1.25;       // rate factor from one step to the next
+  double step_seconds = 3;
+  double p99_limit_ms = 50;   // a step passes with p99 at most this and nothing lost
+  double step_drain_s = 2;    // how long a step's last deliveries may take after its sending ended
+  std::size_t max_steps = 25; // 10 msg/s x 1.25^24 = 2,100 msg/s
+  double min_rate = 1;        // stepping down (the first step failed) stops below this
+  unsigned source_addresses = 1;
 };
 
 fanout_options parse_options(int argc, char** argv) {
   bench::arg_map args(argc, argv);
   if (args.has("help")) {
     std::puts("fanout_bench --host 127.0.0.1 --port N --members 1000 --senders 1 --messages 2000\n"
-              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID]");
+              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID]\n"
+              "             [--sweep --rate 10 --growth 1.25 --step-seconds 3 --p99-ms 50 --step-drain 2\n"
+              "              --max-steps 25 --min-rate 1] [--source-addresses 1]");
     std::exit(0);
   }
   fanout_options o;
@@ -61,6 +85,15 @@ fanout_options parse_options(int argc, char** argv) {
   o.settle_ms = args.real("settle-ms", o.settle_ms);
   o.connect_window = static_cast<std::size_t>(args.num("connect-window", long(o.connect_window)));
   o.pid = args.num("pid", 0);
+  o.sweep = args.has("sweep");
+  o.rate = std::max(0.1, args.real("rate", o.rate));
+  o.growth = std::max(1.01, args.real("growth", o.growth));
+  o.step_seconds = std::max(0.1, args.real("step-seconds", o.step_seconds));
+  o.p99_limit_ms = args.real("p99-ms", o.p99_limit_ms);
+  o.step_drain_s = args.real("step-drain", o.step_drain_s);
+  o.max_steps = static_cast<std::size_t>(std::max(1L, args.num("max-steps", long(o.max_steps))));
+  o.min_rate = std::max(0.1, args.real("min-rate", o.min_rate));
+  o.source_addresses = static_cast<unsigned>(args.num("source-addresses", o.source_addresses));
   if (o.members == 0 || o.senders == 0 || o.senders > o.members) {
     std::fprintf(stderr, "need 1 <= senders <= members\n");
     std::exit(2);
@@ -68,60 +101,23 @@ fanout_options parse_options(int argc, char** argv) {
   return o;
 }
 
-// -- latency histogram ----------------------------------------------------------------------------
-
-/// Log-linear histogram of nanosecond values: 64 sub-buckets per power of two (error < 1.6%).
-/// Fixed size, so millions of deliveries cost no memory growth and no sort.
-class latency_histogram {
-public:
-  void record(int64_t ns) {
-    uint64_t v = ns > 0 ? uint64_t(ns) : 0;
-    ++counts_[index_of(v)];
-    ++total_;
-    max_ = std::max(max_, v);
-  }
-
-  uint64_t count() const { return total_; }
-  uint64_t max() const { return max_; }
-
-  /// The value below which `q` (0..1) of the recorded values lie (bucket upper bound).
-  uint64_t quantile(double q) const {
-    if (total_ == 0) return 0;
-    auto rank = static_cast<uint64_t>(q * double(total_ - 1)) + 1;
-    uint64_t seen = 0;
-    for (std::size_t b = 0; b < counts_.size(); ++b) {
-      seen += counts_[b];
-      if (seen >= rank) return std::min(upper_of(b), max_);
-    }
-    return max_;
-  }
-
-private:
-  static constexpr unsigned sub_bits = 6;
-  static constexpr uint64_t sub = uint64_t(1) << sub_bits;
-
-  static std::size_t index_of(uint64_t v) {
-    if (v < sub) return std::size_t(v);
-    unsigned exp = 63u - unsigned(__builtin_clzll(v)); // >= sub_bits
-    uint64_t mantissa = (v >> (exp - sub_bits)) - sub; // 0..sub-1
-    return std::size_t((exp - sub_bits + 1) * sub + mantissa);
-  }
-
-  static uint64_t upper_of(std::size_t b) {
-    if (b < sub) return b;
-    uint64_t exp = b / sub + sub_bits - 1;
-    uint64_t mantissa = b % sub;
-    return ((sub + mantissa + 1) << (exp - sub_bits)) - 1;
-  }
-
-  std::array<uint64_t, (64 - sub_bits + 1) * sub> counts_{};
-  uint64_t total_ = 0;
-  uint64_t max_ = 0;
-};
-
 // -- the benchmark ---------------------------------------------------------------------------------
 
-enum class phase { joining, settling, sending, done };
+enum class phase { joining, settling, sending, sweeping, done };
+
+/// One step of the rate sweep.
+struct sweep_step {
+  double rate = 0;            // messages/s over all senders
+  std::size_t first_seq = 0;  // its messages are first_seq .. first_seq + messages - 1
+  std::size_t messages = 0;
+  int64_t start = 0;          // the first message's scheduled time
+  int64_t sending_end = 0;
+  uint64_t received = 0;
+  std::size_t closes_at_start = 0;
+  bench::latency_histogram latency;
+  double server_cpu_start = -1;
+  double server_cpu = -1;
+};
 
 /// One sender's bookkeeping: what it may still send and when each message left.
 struct sender_state {
@@ -148,10 +144,17 @@ public:
   int run() {
     t_begin_ = now_ns();
     deadline_ = t_begin_ + int64_t(opt_.timeout_s * 1e9);
+    pool_.spread_source_addresses(opt_.source_addresses);
     pool_.start_connecting();
-    while (phase_ != phase::done && now_ns() < deadline_) {
-      pool_.poll(5);
+    // The sweep bounds itself (steps x (step + drain)); --timeout covers the joins before it.
+    while (phase_ != phase::done && (phase_ == phase::sweeping || now_ns() < deadline_)) {
+      pool_.poll(phase_ == phase::sweeping ? sweep_poll_ms() : 5);
       advance();
+    }
+    if (opt_.sweep) {
+      bool passed = report_sweep();
+      shut_down();
+      return passed ? 0 : 1;
     }
     bool complete = phase_ == phase::done;
     report(complete);
@@ -216,6 +219,7 @@ private:
     if (fields[0] != run_id_ || fields[1] >= senders_.size()) return false;
     sender = fields[1];
     seq = fields[2];
+    if (opt_.sweep) return seq < sweep_sched_.size();
     return seq < senders_[sender].quota;
   }
 
@@ -225,6 +229,7 @@ private:
       ++foreign_messages_; // history replayed in joins is nested, but stray broadcasts count here
       return;
     }
+    if (opt_.sweep) return on_sweep_message(i, seq, now);
     auto& snd = senders_[s];
     latency_.record(now - snd.sent_at[seq]);
     ++received_;
@@ -273,8 +278,14 @@ private:
         // Every join broadcast `presence` to the members already in: wait for that to drain so
         // it does not compete with the messages being measured (at most 10 s).
         if (now - last_frame_at_ >= int64_t(opt_.settle_ms * 1e6) || now - t_joined_ > 10'000'000'000) {
-          phase_ = phase::sending;
           mark_cpu(cpu_at_start_);
+          if (opt_.sweep) {
+            phase_ = phase::sweeping;
+            next_rate_ = opt_.rate;
+            start_step(now_ns());
+            return;
+          }
+          phase_ = phase::sending;
           for (std::size_t s = 0; s < senders_.size(); ++s) pump(s);
         }
         return;
@@ -284,9 +295,132 @@ private:
           mark_cpu(cpu_at_end_);
         }
         return;
+      case phase::sweeping:
+        return advance_sweep(now);
       case phase::done:
         return;
     }
+  }
+
+  // -- the rate sweep -------------------------------------------------------------------------------
+
+  void start_step(int64_t now) {
+    sweep_step step;
+    step.rate = next_rate_;
+    step.first_seq = sweep_sched_.size();
+    step.messages = std::max<std::size_t>(1, std::size_t(std::llround(step.rate * opt_.step_seconds)));
+    step.start = now;
+    step.sending_end = now + int64_t(double(step.messages) / step.rate * 1e9);
+    step.closes_at_start = closed_;
+    if (opt_.pid > 0) step.server_cpu_start = bench::read_cpu_seconds(opt_.pid);
+    for (std::size_t k = 0; k < step.messages; ++k)
+      sweep_sched_.push_back(now + int64_t(double(k) / step.rate * 1e9));
+    sweep_step_of_.resize(sweep_sched_.size(), steps_.size());
+    next_sweep_seq_ = step.first_seq;
+    steps_.push_back(std::move(step));
+  }
+
+  /// Sleeps no longer than until the next scheduled send.
+  int sweep_poll_ms() const {
+    if (next_sweep_seq_ >= sweep_sched_.size()) return 5;
+    int64_t wait = sweep_sched_[next_sweep_seq_] - now_ns();
+    return wait <= 0 ? 0 : int(std::min<int64_t>(5, wait / 1'000'000));
+  }
+
+  void advance_sweep(int64_t now) {
+    auto& step = steps_.back();
+    // Open loop: every message whose time has come goes now, however late we are.
+    while (next_sweep_seq_ < sweep_sched_.size() && sweep_sched_[next_sweep_seq_] <= now) {
+      std::size_t seq = next_sweep_seq_++;
+      std::size_t s = seq % senders_.size();
+      pool_.send_text(s, R"({"type":"send","room":")" + opt_.room + R"(","text":")" + make_text(s, seq) + R"("})");
+      ++sent_;
+    }
+    if (next_sweep_seq_ < sweep_sched_.size()) return;
+    uint64_t expected = uint64_t(step.messages) * opt_.members;
+    bool all_in = step.received == expected;
+    if (!all_in && now < step.sending_end + int64_t(opt_.step_drain_s * 1e9)) return;
+    // The step is over: judge it.
+    if (opt_.pid > 0 && step.server_cpu_start >= 0)
+      step.server_cpu = bench::read_cpu_seconds(opt_.pid) - step.server_cpu_start;
+    bool passed = all_in && closed_ == step.closes_at_start &&
+                  double(step.latency.quantile(0.99)) <= opt_.p99_limit_ms * 1e6;
+    print_step(steps_.size() - 1, passed);
+    if (passed) {
+      last_passed_ = steps_.size();
+      ++passed_steps_;
+    }
+    bool go_on = false;
+    if (!stepping_down_ && !passed && passed_steps_ == 0) {
+      // Even the start rate fails: look below it rather than report nothing.
+      stepping_down_ = true;
+      std::printf("  (the first step failed: stepping down)\n");
+    }
+    if (stepping_down_) {
+      next_rate_ = step.rate / opt_.growth;
+      go_on = !passed && next_rate_ >= opt_.min_rate;
+    } else {
+      next_rate_ = step.rate * opt_.growth;
+      go_on = passed;
+    }
+    if (!go_on || steps_.size() >= opt_.max_steps) {
+      phase_ = phase::done;
+      mark_cpu(cpu_at_end_);
+      return;
+    }
+    start_step(now);
+  }
+
+  void on_sweep_message(std::size_t i, std::size_t seq, int64_t now) {
+    auto& step = steps_[sweep_step_of_[seq]];
+    ++step.received;
+    ++received_;
+    ++received_by_[i];
+    step.latency.record(now - sweep_sched_[seq]);
+    latency_.record(now - sweep_sched_[seq]);
+    last_delivery_at_ = now;
+  }
+
+  void print_step(std::size_t k, bool passed) const {
+    const auto& step = steps_[k];
+    uint64_t expected = uint64_t(step.messages) * opt_.members;
+    double seconds = double(step.sending_end - step.start) / 1e9;
+    std::printf("  step %2zu  %8.1f msg/s = %9.0f deliveries/s offered  p50 %7.2f ms  p99 %8.2f ms  max %8.2f ms"
+                "  lost %" PRIu64 "%s  server CPU %s  %s\n",
+                k + 1, step.rate, step.rate * double(opt_.members), double(step.latency.quantile(0.5)) / 1e6,
+                double(step.latency.quantile(0.99)) / 1e6, double(step.latency.max()) / 1e6,
+                expected - step.received, closed_ > step.closes_at_start ? " (connections closed)" : "",
+                step.server_cpu >= 0 ? (std::to_string(int(100 * step.server_cpu / seconds)) + "%").c_str() : "-",
+                passed ? "pass" : "FAIL");
+    std::fflush(stdout);
+  }
+
+  bool report_sweep() {
+    std::printf("fanout sweep: members=%zu senders=%zu size=%zu room=%s; %zu steps of %.1f s from %.1f msg/s, x%.2f,"
+                " pass = p99 <= %.0f ms and nothing lost\n",
+                opt_.members, opt_.senders, opt_.size, opt_.room.c_str(), steps_.size(), opt_.step_seconds,
+                opt_.rate, opt_.growth, opt_.p99_limit_ms);
+    std::printf("  connected+joined   %zu/%zu in %.2f s\n", joined_, opt_.members,
+                double((t_joined_ ? t_joined_ : now_ns()) - t_begin_) / 1e9);
+    double best_rate = 0, best_p99_ms = 0;
+    if (last_passed_ > 0) {
+      const auto& best = steps_[last_passed_ - 1];
+      best_rate = best.rate;
+      best_p99_ms = double(best.latency.quantile(0.99)) / 1e6;
+      std::printf("  max deliveries/s at p99 <= %.0f ms, nothing lost: %.0f (%.1f messages/s, p99 %.2f ms, step %zu)%s\n",
+                  opt_.p99_limit_ms, best_rate * double(opt_.members), best_rate, best_p99_ms, last_passed_,
+                  !stepping_down_ && last_passed_ == opt_.max_steps ? "  (every step passed: raise --max-steps)" : "");
+    } else {
+      std::printf("  !!! NO STEP PASSED: %s !!!\n",
+                  steps_.empty() ? "the members never all joined" : "not even at --min-rate");
+    }
+    std::printf("  errors %" PRIu64 ", early closes %zu, other frames %" PRIu64 "\n", errors_, closed_, other_frames_);
+    std::printf("RESULT fanout_sweep members=%zu senders=%zu size=%zu start_rate=%.1f steps=%zu passed_steps=%zu"
+                " stepped_down=%d max_msgs_per_s=%.1f max_deliveries_per_s=%.0f p99_ms_at_max=%.2f\n",
+                opt_.members, opt_.senders, opt_.size, opt_.rate, steps_.size(), passed_steps_, stepping_down_ ? 1 : 0,
+                best_rate, best_rate * double(opt_.members), best_p99_ms);
+    std::fflush(stdout);
+    return last_passed_ > 0;
   }
 
   /// CPU seconds of the server (if --pid) and of this process, to turn throughput into cost.
@@ -355,7 +489,7 @@ private:
     phase_ = phase::done;
     for (std::size_t i = 0; i < pool_.size(); ++i) pool_.send_close(i, 1000);
     int64_t until = now_ns() + 1'000'000'000;
-    while (pool_.ended_count() < pool_.size() && now_ns() < until) pool_.poll(10);
+    while (pool_.live_count() > 0 && now_ns() < until) pool_.poll(10);
     pool_.abort_all();
   }
 
@@ -367,7 +501,7 @@ private:
   std::vector<bool> joined_flag_;
   std::vector<uint64_t> received_by_;
   std::vector<sender_state> senders_;
-  latency_histogram latency_;
+  bench::latency_histogram latency_;
   std::size_t joined_ = 0;
   std::size_t closed_ = 0;
   uint64_t sent_ = 0;
@@ -383,6 +517,15 @@ private:
   int64_t last_frame_at_ = 0;
   cpu_mark cpu_at_start_;
   cpu_mark cpu_at_end_;
+  // the sweep
+  std::vector<sweep_step> steps_;
+  std::vector<int64_t> sweep_sched_;      // by sequence number: the scheduled send time
+  std::vector<uint32_t> sweep_step_of_;   // by sequence number: the step it belongs to
+  std::size_t next_sweep_seq_ = 0;
+  std::size_t last_passed_ = 0;           // the step (1-based) that set the best passing rate
+  std::size_t passed_steps_ = 0;
+  double next_rate_ = 0;
+  bool stepping_down_ = false;            // the first step failed: rates go down until one passes
 };
 
 } // namespace

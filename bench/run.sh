@@ -1,47 +1,66 @@
 #!/usr/bin/env bash
-# Builds Parley and the benchmarks (Release), runs them against a local server on a loopback port
-# and prints a summary. Each benchmark gets a fresh server so that one run's rooms, history and
-# heap do not distort the next. Loopback only.
+# Builds Parley and the benchmarks (Release, build-bench/), runs them against a local server on a
+# loopback port and prints one summary table against the targets of "Rooms that scale". Each
+# benchmark gets a fresh server so that one run's rooms, history and heap do not distort the next.
+# The whole run takes 6-9 minutes after the build (most of it waiting for the old server).
 #
-#   bench/run.sh                    # everything (a few minutes including the build)
+#   bench/run.sh                    # everything
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
-#   ONLY=fanout bench/run.sh        # or ONLY=idle, ONLY=store
+#   ONLY=churn bench/run.sh         # or storm, fanout, idle, store; several: ONLY=churn,idle
+#   PARLEY_BIN=/work/base/build-bench/parley PARLEY_CONFIG=/work/base/config.ini bench/run.sh
+#                                   # measure another build of the server (e.g. the baseline)
 #   PROFILE=perf bench/run.sh       # also count the server's syscalls during one fan-out run
 #   PROFILE=strace bench/run.sh     # the same with strace -c (when perf is unavailable; slower)
 #   ONLY=none PROFILE=perf bench/run.sh   # just that
 #
-# Tunables (environment): MEMBERS (1000), MESSAGES (2000), SIZE (100), IDLE_CLIENTS (5000).
+# Sizes (environment): MEMBERS (1000, fan-out room), MESSAGES (2000, window runs), SIZE (100 bytes),
+# STORM_CLIENTS (10000), SETUP_CLIENTS (5000), IDLE_CLIENTS (10000, in rooms of IDLE_ROOM_SIZE 1000),
+# MAX_CLIENTS (19900), CHURN_SECONDS (10), STORM_TIMEOUT (100).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$PWD
 build=$root/build-bench
+server_bin=${PARLEY_BIN:-$build/parley}
+server_config=${PARLEY_CONFIG:-$root/config.ini}
 out=$(mktemp -d /tmp/parley-bench.XXXXXX)
 members=${MEMBERS:-1000}
 messages=${MESSAGES:-2000}
 size=${SIZE:-100}
-idle_clients=${IDLE_CLIENTS:-5000}
+storm_clients=${STORM_CLIENTS:-10000}
+setup_clients=${SETUP_CLIENTS:-5000}
+idle_clients=${IDLE_CLIENTS:-10000}
+idle_room_size=${IDLE_ROOM_SIZE:-1000}
+max_clients=${MAX_CLIENTS:-19900}
+churn_seconds=${CHURN_SECONDS:-10}
+storm_timeout=${STORM_TIMEOUT:-100}
 server_pid=""
 
 log() { printf '== %s\n' "$*" >&2; }
 
-build_all() {
-  log "building Release into $build"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF >"$out/cmake.log"
-  cmake --build "$build" -j2 --target parley fanout_bench idle_memory_bench store_bench >"$out/build.log" 2>&1 ||
-    { tail -40 "$out/build.log"; exit 1; }
+selected() { # selected NAME: is this group in ONLY (all groups when ONLY is unset or empty)?
+  [[ -z ${ONLY:-} ]] || [[ ",$ONLY," == *",$1,"* ]]
 }
 
-# start_server NAME [extra --section.key=value ...]: starts parley on a free loopback port and
-# sets server_pid and server_port.
+build_all() {
+  log "building Release into $build"
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF "${launcher[@]}" >"$out/cmake.log"
+  cmake --build "$build" -j2 --target parley fanout_bench idle_memory_bench store_bench churn_bench \
+    join_storm_bench >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+}
+
+# start_server NAME [extra --section.key=value ...]: starts the server on a free loopback port and
+# sets server_pid and server_port. Its rate limit is lifted (the default 20 frames/s per connection
+# would throttle every sender) and a room may hold every client of any benchmark here.
 start_server() {
   local name=$1; shift
   local logf="$out/server-$name.log"
-  "$build/parley" --config=config.ini --server.port=0 --server.address=127.0.0.1 \
+  "$server_bin" --config="$server_config" --server.port=0 --server.address=127.0.0.1 \
     --store.path="$out/parley-$name.db" \
     --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
-    --rooms.capacity="$(( members > idle_clients ? members : idle_clients ))" \
-    "$@" >"$logf" 2>&1 &
+    --rooms.capacity=20000 "$@" >"$logf" 2>&1 &
   server_pid=$!
   server_port=""
   for _ in $(seq 1 100); do
@@ -65,39 +84,40 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# run_fanout LABEL [fanout_bench options...]; SERVER_EXTRA (a string of --section.key=value words)
-# is passed to that server only.
-run_fanout() {
-  local label=$1; shift
+# bench_on_fresh_server LABEL BENCH [options...]: one benchmark against its own server; its output
+# goes to $out/LABEL.txt and its RESULT lines to the summary. SERVER_EXTRA (a string of
+# --section.key=value words) is passed to that server only.
+bench_on_fresh_server() {
+  local label=$1 bench=$2; shift 2
   # shellcheck disable=SC2086 # SERVER_EXTRA is a list of words on purpose
-  start_server "fanout-$label" ${SERVER_EXTRA:-}
+  start_server "$label" ${SERVER_EXTRA:-}
   local rc=0
-  "$build/fanout_bench" --host 127.0.0.1 --port "$server_port" --pid "$server_pid" \
-    --members "$members" --messages "$messages" --size "$size" --timeout 50 "$@" | tee "$out/fanout-$label.txt" || rc=$?
+  log "$label: $bench $*"
+  "$build/$bench" --host 127.0.0.1 --port "$server_port" --pid "$server_pid" "$@" 2>&1 | tee "$out/$label.txt" || rc=$?
   stop_server
-  echo "$label $(grep '^RESULT' "$out/fanout-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
+  record "$label" "$rc" "$out/$label.txt"
+}
+
+# record LABEL RC FILE: appends "LABEL rc=RC RESULT ..." per RESULT line (or a note that none came).
+record() {
+  local label=$1 rc=$2 file=$3
+  if grep -q '^RESULT' "$file"; then
+    grep '^RESULT' "$file" | sed "s/^/$label rc=$rc /" >>"$out/summary"
+  else
+    echo "$label rc=$rc RESULT missing" >>"$out/summary"
+  fi
 }
 
 run_store() {
   local label=$1; shift
   local rc=0
-  log "store $label"
-  "$build/store_bench" --messages 100000 "$@" >"$out/store-$label.txt" 2>&1 || rc=$?
-  echo "$label $(grep '^RESULT' "$out/store-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
-}
-
-run_idle() {
-  local label=$1; shift
-  start_server "idle-$label"
-  local rc=0
-  "$build/idle_memory_bench" --host 127.0.0.1 --port "$server_port" --pid "$server_pid" \
-    --clients "$idle_clients" "$@" | tee "$out/idle-$label.txt" || rc=$?
-  stop_server
-  echo "$label $(grep '^RESULT' "$out/idle-$label.txt" || echo "RESULT missing") rc=$rc" >>"$out/summary"
+  log "$label: store_bench $*"
+  "$build/store_bench" --messages 100000 "$@" >"$out/$label.txt" 2>&1 || rc=$?
+  record "$label" "$rc" "$out/$label.txt"
 }
 
 # Counts the server's syscalls during the sending phase of one fan-out run (attached only after
-# every member joined: under strace the N^2 join-time presence frames alone take minutes).
+# every member joined: under strace the old server's N^2 join-time presence frames take minutes).
 # sendmsg calls per delivery tell whether gather writes really batch frames.
 # PROFILE=strace uses strace -c (slows the server a lot: read counts, not times);
 # PROFILE=perf uses perf stat on syscall tracepoints (cheap, needs perf and root).
@@ -127,40 +147,127 @@ profile_syscalls() {
   cat "$out/fanout-$tool.txt"
   log "server syscalls during the sending phase ($tool)"
   grep -v '^$' "$out/syscalls.txt" | head -25
-  echo "profile-$tool $(grep '^RESULT' "$out/fanout-$tool.txt" || echo "RESULT missing")" >>"$out/summary"
+  record "profile-$tool" 0 "$out/fanout-$tool.txt"
+}
+
+# -- the summary table ----------------------------------------------------------------------------
+
+# field KEY LINE: the value of KEY=value in a RESULT line ("?" if absent).
+field() {
+  local v
+  v=$(grep -o " $1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2-)
+  echo "${v:-?}"
+}
+
+row() { printf '  %-30s %-96s %s\n' "$1" "$2" "$3"; }
+
+summarize() {
+  echo
+  echo "summary: server $server_bin ($(git rev-parse --short HEAD 2>/dev/null) bench tree), $(nproc) cores," \
+    "$(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  row "benchmark" "measured" "target"
+  row "---------" "--------" "------"
+  local line label rc status
+  while IFS= read -r line; do
+    label=${line%% *}
+    rc=$(field rc "$line")
+    status=""
+    [[ $rc == 0 ]] || status="  (exit $rc)"
+    if [[ $line == *"RESULT missing"* ]]; then
+      row "$label" "no result (see $out/$label.txt)$status" ""
+      continue
+    fi
+    case $line in
+      *"RESULT churn "*)
+        row "$label" "$(field sessions_per_s "$line") sessions/s, failed $(field failed "$line"), p99 $(field p99_ms "$line") ms, $(field server_cpu_us_per_session "$line") us CPU/session$status" \
+          "$([[ $label == churn-one-room ]] && echo '>= 5,000 sessions/s')" ;;
+      *"RESULT storm "*)
+        if [[ $(field complete "$line") == 1 ]]; then
+          if [[ $(field rooms "$line") == distinct ]]; then
+            row "$label" "$(field joins_per_s "$line") setups/s ($(field clients "$line") in $(field all_joined_s "$line") s)$status" ">= 3,000/s"
+          else
+            row "$label" "all joined $(field all_joined_s "$line") s, all counts = N $(field all_counted_s "$line") s$status" "<= 10 s"
+          fi
+        elif [[ $(field rooms "$line") == distinct && $(field all_answered_s "$line") != -1.00 ]]; then
+          row "$label" "$(field joins_per_s "$line") setups/s, but $(field failed_joins "$line") of $(field clients "$line") joins FAILED$status" ">= 3,000/s"
+        else
+          row "$label" "DID NOT FINISH: joined $(field joined "$line")/$(field clients "$line"), $(field failed_joins "$line") failed, $(field views_at_target "$line") see N (median view $(field view_median "$line"))" \
+            "$([[ $(field rooms "$line") == distinct ]] && echo '>= 3,000/s' || echo '<= 10 s')" ;
+        fi ;;
+      *"RESULT storm_churn "*)
+        if [[ $(field skipped "$line") == 1 ]]; then
+          row "$label-churn" "not run (the room never reached N)" "p99 <= 50 ms"
+        else
+          row "$label-churn" "p50 $(field p50_ms "$line") ms, p99 $(field p99_ms "$line") ms, lost $(field lost "$line")/$(field expected "$line")$status" "p99 <= 50 ms, none lost"
+        fi ;;
+      *"RESULT fanout_sweep "*)
+        if [[ $(field passed_steps "$line") == 0 ]]; then
+          row "$label" "NO STEP PASSED, not even at 1 msg/s$status" ">= 2.5x baseline"
+        else
+          row "$label" "max $(field max_deliveries_per_s "$line") deliveries/s at p99 <= 50 ms, nothing lost ($(field max_msgs_per_s "$line") msg/s, p99 $(field p99_ms_at_max "$line") ms$([[ $(field stepped_down "$line") == 1 ]] && echo ', below the start rate'))$status" ">= 2.5x baseline"
+        fi ;;
+      *"RESULT fanout "*)
+        row "$label" "$(field deliveries_per_s "$line") deliveries/s, p50 $(( $(field p50_us "$line" | cut -d. -f1) / 1000 )) ms, p99 $(( $(field p99_us "$line" | cut -d. -f1) / 1000 )) ms, $(field server_cpu_us_per_delivery "$line") us CPU/delivery$status" "" ;;
+      *"RESULT idle "*)
+        if [[ $(field room_size "$line") == 0 ]]; then
+          row "$label" "ready $(field ready "$line")/$(field clients "$line"), RSS $(field rss_after_mb "$line") MB, $(field kib_per_conn "$line") KiB/conn, idle CPU $(field idle_cpu_pct "$line") %$status" "RSS <= 100 MB"
+        else
+          row "$label" "$(field kib_per_conn "$line") KiB/conn, idle CPU $(field idle_cpu_pct "$line") % of a core (ready $(field ready "$line")/$(field clients "$line"))$status" "<= 4 KiB/conn, <= 2 %"
+        fi ;;
+      *"RESULT store "*)
+        row "$label" "$(field messages_per_s "$line") messages/s, added p99 $(field p99_us "$line") us (this tree's store)$status" "" ;;
+      *) row "$label" "${line#* RESULT }" "" ;;
+    esac
+  done <"$out/summary"
+  echo "  (logs and full outputs: $out)"
 }
 
 main() {
   [[ -n ${SKIP_BUILD:-} ]] || build_all
+  [[ -x $server_bin ]] || { log "no server binary at $server_bin"; exit 1; }
   # One descriptor per client in the benchmark and one per connection in the server.
-  ulimit -n 20000 || ulimit -n "$(ulimit -Hn)"
-  log "results and logs in $out"
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  log "server $server_bin, config $server_config; results and logs in $out"
+  log "ports: ip_local_port_range $(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range), tcp_tw_reuse $(cat /proc/sys/net/ipv4/tcp_tw_reuse), fd limit $(ulimit -n)"
   : >"$out/summary"
-  if [[ ${ONLY:-fanout} == fanout || -z ${ONLY:-} ]]; then
-    run_fanout "w1-latency" --senders 1 --window 1 --messages 200
-    run_fanout "w32" --senders 1 --window 32
-    run_fanout "s4-w32" --senders 4 --window 32
-    # Same load, with the thread layout that measured best on 2 cores: one CAF worker instead of
-    # two work-stealing pollers, and two Asio threads for the sockets.
-    SERVER_EXTRA="--scheduler.max-threads=1 --server.io_threads=2" run_fanout "w32-1caf-2io" --senders 1 --window 32
+  local started=$SECONDS
+  if selected churn; then
+    # 50 sessions at a time, each connect/join/send/own echo/close, all in one room.
+    bench_on_fresh_server churn-one-room churn_bench --concurrency 50 --rooms 1 --seconds "$churn_seconds" --warmup 2
+    # Connection setup and teardown: a new room per session, no message.
+    bench_on_fresh_server churn-unique-rooms churn_bench --concurrency 50 --unique-rooms --no-send --seconds "$churn_seconds" --warmup 2
   fi
-  if [[ ${ONLY:-idle} == idle || -z ${ONLY:-} ]]; then
-    run_idle "no-room" --room-size 0
-    run_idle "rooms-of-100" --room-size 100
+  if selected storm; then
+    # Connection setup alone: clients that stay, each joining a room of its own.
+    bench_on_fresh_server setup-distinct-rooms join_storm_bench --clients "$setup_clients" --distinct-rooms --timeout 60
+    # 10,000 into one room, then 100 joins + 100 leaves per second while one member sends 10/s.
+    bench_on_fresh_server storm join_storm_bench --clients "$storm_clients" --timeout "$storm_timeout" \
+      --churn-per-second 100 --message-rate 10 --seconds 20
   fi
-  if [[ ${ONLY:-store} == store || -z ${ONLY:-} ]]; then
-    # The store alone: persisted messages/s and the latency a commit adds, one busy room vs many.
-    run_store "1-room" --rooms 1 --inflight 256
-    run_store "100-rooms" --rooms 100 --inflight 256
-    run_store "100-rooms-normal" --rooms 100 --inflight 256 --sync normal
+  if selected fanout; then
+    bench_on_fresh_server fanout-sweep fanout_bench --members "$members" --senders 1 --size "$size" --sweep \
+      --rate 10 --step-seconds 3 --timeout 50
+    bench_on_fresh_server fanout-w1-latency fanout_bench --members "$members" --messages 200 --size "$size" --senders 1 --window 1 --timeout 50
+    bench_on_fresh_server fanout-w32 fanout_bench --members "$members" --messages "$messages" --size "$size" --senders 1 --window 32 --timeout 50
+  fi
+  if selected idle; then
+    bench_on_fresh_server "idle-${idle_clients}-rooms-of-${idle_room_size}" idle_memory_bench --clients "$idle_clients" \
+      --room-size "$idle_room_size" --idle-seconds 10 --timeout 90
+    bench_on_fresh_server "idle-${max_clients}-no-room" idle_memory_bench --clients "$max_clients" --room-size 0 \
+      --idle-seconds 10 --timeout 90
+  fi
+  if selected store; then
+    # The store alone (this tree's code, linked in; PARLEY_BIN does not change it): persisted
+    # messages/s and the latency a commit adds, one busy room vs many.
+    run_store "store-1-room" --rooms 1 --inflight 256
+    run_store "store-100-rooms" --rooms 100 --inflight 256
     # The whole server at its message rate: two members, so fan-out costs little and every
     # message is a commit.
-    run_fanout "m2-s2-w256" --members 2 --senders 2 --window 256 --messages 60000
+    bench_on_fresh_server fanout-m2-s2-w256 fanout_bench --members 2 --senders 2 --window 256 --messages 60000 --size "$size" --timeout 50
   fi
   [[ -z ${PROFILE:-} ]] || profile_syscalls "$PROFILE"
-  echo
-  echo "summary ($(nproc) cores, commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ))"
-  sed 's/^/  /' "$out/summary"
+  log "benchmarks took $(( SECONDS - started )) s"
+  summarize
 }
 
 main "$@"

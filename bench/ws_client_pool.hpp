@@ -7,7 +7,14 @@
 // It speaks just enough RFC 6455 to be correct against Parley: the HTTP upgrade (with the
 // Sec-WebSocket-Accept check), masked client text frames, unmasked server frames of any length,
 // fragmented messages, ping -> pong, and close. It is a header because CMake turns every
-// bench/*.cpp into its own executable; both benchmarks include it.
+// bench/*.cpp into its own executable; every network benchmark (and tests/e2e/join_storm_test.cpp)
+// includes it.
+//
+// A slot can be used for many connections one after another (`connect_now` once the previous one
+// ended), which the churn benchmark needs. When the client closes, it follows RFC 6455 section
+// 7.1.1: once the server answered its close frame it waits for the server to close TCP first, so
+// TIME_WAIT lands on the server's side and thousands of sessions per second do not use up the
+// client's ports. (A close the server starts is echoed and the socket dropped at once.)
 
 #include <boost/uuid/detail/sha1.hpp>
 
@@ -16,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -154,6 +163,27 @@ inline double read_cpu_seconds(long pid) {
   return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
 }
 
+/// Raises this process's soft open-file limit to the hard limit (the server and the client each
+/// need one descriptor per connection); returns the limit now in force.
+inline long raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return -1;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? 1L << 20 : long(lim.rlim_cur);
+}
+
+/// The first line of a /proc/sys file, or "" when it cannot be read.
+inline std::string read_sysctl(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 /// CPU time this process has used so far, in seconds.
 inline double own_cpu_seconds() {
   timespec ts{};
@@ -181,7 +211,10 @@ struct pool_stats {
   uint64_t bytes_in = 0;
   uint64_t frames_out = 0;
   uint64_t pings = 0;
-  uint64_t failed = 0; // connections that ended before or without a clean close
+  uint64_t failed = 0;          // connections that ended before or without a clean close
+  uint64_t connects = 0;        // TCP connects started
+  uint64_t connect_errors = 0;  // connects refused or failed before the upgrade
+  uint64_t no_port_errors = 0;  // of those, EADDRNOTAVAIL: the source address ran out of ports
 };
 
 /// N WebSocket client connections driven by one epoll loop.
@@ -216,15 +249,51 @@ public:
   /// The path requested for client `i`, e.g. "/ws?name=m7". Set before start_connecting().
   void set_path(std::size_t i, std::string path) { clients_[i].path = std::move(path); }
 
-  /// Begins connecting; at most max_pending_connects handshakes are in flight at a time so that
-  /// the server's accept backlog never overflows (an overflow costs a 1 s SYN retransmit).
-  void start_connecting() { fill_connect_window(); }
+  /// Binds every new connection to one of 127.0.0.1 ... 127.0.0.<count> in turn before it
+  /// connects (the server must listen on loopback). Each source address has its own range of
+  /// ephemeral ports (net.ipv4.ip_local_port_range, ~28k here), so close to 20k open connections,
+  /// or thousands of new ones per second, do not run out of ports. 0 or 1: the kernel's choice.
+  void spread_source_addresses(unsigned count) {
+    sources_.clear();
+    for (unsigned k = 1; count > 1 && k <= count && k < 255; ++k) {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl((127u << 24) | k);
+      sources_.push_back(a);
+    }
+  }
+
+  /// Begins connecting clients 0 .. up_to-1 in order; at most max_pending_connects handshakes are
+  /// in flight at a time so that the server's accept backlog never overflows (an overflow costs a
+  /// 1 s SYN retransmit). Slots after up_to stay free for connect_now().
+  void start_connecting(std::size_t up_to = SIZE_MAX) {
+    auto_connect_limit_ = std::min(up_to, clients_.size());
+    fill_connect_window();
+  }
+
+  /// Starts a connection in slot `i` now, outside the connect window. The slot must not hold a
+  /// connection (never used, or on_closed was reported for it). Set its path first. A connect that
+  /// fails at once is reported through on_closed before this returns.
+  void connect_now(std::size_t i) {
+    auto& c = clients_[i];
+    if (c.fd >= 0) return;
+    begin_connect(i);
+  }
+
+  /// Drops one connection without a close handshake; on_closed follows with code 0 and `why`.
+  void abort(std::size_t i, const std::string& why) {
+    if (clients_[i].fd >= 0) end(i, 0, why, false);
+  }
 
   std::size_t size() const { return clients_.size(); }
   std::size_t open_count() const { return open_; }
+  /// Connections that ended so far (a reused slot counts once per connection).
   std::size_t ended_count() const { return ended_; }
+  /// Connections that hold a socket now: connecting, upgrading, open or closing.
+  std::size_t live_count() const { return live_; }
   const pool_stats& stats() const { return stats_; }
   bool is_open(std::size_t i) const { return clients_[i].state == conn_state::open; }
+  bool is_live(std::size_t i) const { return clients_[i].fd >= 0; }
 
   /// Runs the loop for at most `timeout_ms` (one epoll_wait and the work it reports).
   void poll(int timeout_ms) {
@@ -249,7 +318,9 @@ public:
     write_or_queue(i, std::move(frame));
   }
 
-  /// Sends a close frame with `code` and stops expecting anything but the server's close.
+  /// Sends a close frame with `code` and stops expecting anything but the server's close (text
+  /// frames the server sent before it saw ours are still reported). on_closed follows once the
+  /// server answered and closed TCP.
   void send_close(std::size_t i, uint16_t code) {
     auto& c = clients_[i];
     if (c.state != conn_state::open) return;
@@ -267,12 +338,14 @@ public:
   }
 
 private:
-  enum class conn_state : uint8_t { idle, connecting, upgrading, open, closing, ended };
+  // closing: our close frame is out; draining: close frames exchanged, waiting for the server's FIN.
+  enum class conn_state : uint8_t { idle, connecting, upgrading, open, closing, draining, ended };
 
   struct client {
     int fd = -1;
     conn_state state = conn_state::idle;
     bool want_write = false;
+    uint16_t close_code = 0; // the server's close code, kept while draining
     std::string path;
     std::string key;
     std::string inbuf;   // bytes of an incomplete frame (or the HTTP response) carried over
@@ -288,21 +361,43 @@ private:
   // -- connecting -----------------------------------------------------------------------------------
 
   void fill_connect_window() {
-    while (pending_ < max_pending_ && next_connect_ < clients_.size())
+    // A connect that fails at once ends its client, and end() refills the window: without this
+    // guard a run of failures would recurse once per client.
+    if (filling_) return;
+    filling_ = true;
+    while (pending_ < max_pending_ && next_connect_ < auto_connect_limit_)
       begin_connect(next_connect_++);
+    filling_ = false;
   }
 
   void begin_connect(std::size_t i) {
     auto& c = clients_[i];
+    c.state = conn_state::idle;
+    c.want_write = false;
+    c.close_code = 0;
+    c.key.clear();
+    c.inbuf.clear();
+    c.outbuf.clear();
+    c.message.clear();
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) die("socket (raise ulimit -n?)");
+    c.state = conn_state::connecting;
+    ++pending_;
+    ++live_;
+    ++stats_.connects;
     int one = 1;
     // Frames are small and latency is measured: do not let Nagle hold them back.
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!sources_.empty()) {
+      // Without IP_BIND_ADDRESS_NO_PORT, bind() would pick the port alone, unaware of the
+      // destination, and every port could then be used for one connection only.
+      setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      const auto& src = sources_[next_source_++ % sources_.size()];
+      if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) < 0)
+        return connect_failed(i, errno, "bind");
+    }
     int rc = ::connect(c.fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
-    if (rc < 0 && errno != EINPROGRESS) die("connect");
-    c.state = conn_state::connecting;
-    ++pending_;
+    if (rc < 0 && errno != EINPROGRESS) return connect_failed(i, errno, "connect");
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u64 = i;
@@ -310,12 +405,18 @@ private:
     c.want_write = true;
   }
 
+  void connect_failed(std::size_t i, int err, const char* step) {
+    ++stats_.connect_errors;
+    if (err == EADDRNOTAVAIL) ++stats_.no_port_errors;
+    end(i, 0, std::string(step) + ": " + std::strerror(err), true);
+  }
+
   void send_upgrade(std::size_t i) {
     auto& c = clients_[i];
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return end(i, 0, std::string("connect: ") + std::strerror(err), true);
+    if (err != 0) return connect_failed(i, err, "connect");
     unsigned char nonce[16];
     for (int k = 0; k < 16; k += 8) {
       uint64_t r = rng_.next();
@@ -351,7 +452,7 @@ private:
     c.state = conn_state::open;
     --pending_;
     ++open_;
-    fill_connect_window();
+    if (auto_connect_limit_ > 0) fill_connect_window();
     events_.on_open(i);
     return true;
   }
@@ -452,7 +553,12 @@ private:
     if (c.fd < 0) return;
     if (c.state == conn_state::connecting) return on_writable(i); // connect failed: SO_ERROR says why
     ssize_t r = ::recv(c.fd, scratch_.data(), scratch_.size(), 0);
-    if (r == 0) return end(i, 0, "eof", c.state != conn_state::closing);
+    if (c.state == conn_state::draining && r != 0 && !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+      return end(i, c.close_code, "", false); // bytes or a reset after the close: done either way
+    if (r == 0) {
+      if (c.state == conn_state::draining) return end(i, c.close_code, "", false);
+      return end(i, 0, "eof", c.state != conn_state::closing);
+    }
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       return end(i, 0, std::string("recv: ") + std::strerror(errno), true);
@@ -528,8 +634,16 @@ private:
       case 0x8: {
         uint16_t code = n >= 2 ? uint16_t((uint8_t(data[0]) << 8) | uint8_t(data[1])) : 1005;
         std::string why = n > 2 ? std::string(data + 2, n - 2) : std::string{};
-        if (c.state == conn_state::open) send_close(i, code); // echo the close as RFC 6455 asks
-        return end(i, code, why, false);
+        if (c.state == conn_state::open) {
+          // The server closes: echo as RFC 6455 asks and report at once (the caller wants to know
+          // now, e.g. a 4000); the socket is dropped without waiting.
+          send_close(i, code);
+          return end(i, code, why, false);
+        }
+        // Our close was answered: wait for the server's FIN so that it, not we, keeps TIME_WAIT.
+        c.state = conn_state::draining;
+        c.close_code = code;
+        return;
       }
       case 0x9: {
         ++stats_.pings;
@@ -545,8 +659,10 @@ private:
   void end(std::size_t i, uint16_t code, const std::string& why, bool failure) {
     auto& c = clients_[i];
     if (c.fd < 0) return;
+    --live_;
     bool was_pending = c.state == conn_state::connecting || c.state == conn_state::upgrading;
-    bool was_open = c.state == conn_state::open || c.state == conn_state::closing;
+    bool was_open = c.state == conn_state::open || c.state == conn_state::closing ||
+                    c.state == conn_state::draining;
     epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     c.fd = -1;
@@ -556,7 +672,7 @@ private:
     if (failure) ++stats_.failed;
     if (was_pending) {
       --pending_;
-      fill_connect_window();
+      if (auto_connect_limit_ > 0) fill_connect_window();
     }
     if (was_open) --open_;
     ++ended_;
@@ -571,6 +687,11 @@ private:
   std::size_t max_pending_;
   std::size_t pending_ = 0;
   std::size_t next_connect_ = 0;
+  std::size_t auto_connect_limit_ = 0; // start_connecting() connects slots below this one
+  bool filling_ = false;
+  std::vector<sockaddr_in> sources_;
+  std::size_t next_source_ = 0;
+  std::size_t live_ = 0;
   std::size_t open_ = 0;
   std::size_t ended_ = 0;
   int epfd_ = -1;
