@@ -2,12 +2,11 @@
 // reconnects and recovers. This module only turns its events into DOM and user input into calls.
 // Everything that came from the server is put in the page as text (see dom.js), never as markup.
 
-import { ParleyClient } from "./parley-client.js";
+import { ParleyClient, isValidUserName, isValidRoomName } from "./parley-client.js";
 import { el, byId } from "./dom.js";
 
-const NAME_RULE = /^[A-Za-z0-9_.-]{1,32}$/;
-const ROOM_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
 const TYPING_VISIBLE_MS = 4_000;      // about two of the server's typing intervals
+const AUTHOR_STATUS_VISIBLE_MS = 10_000; // an answer about who is online goes stale quickly
 const GROUP_WITHIN_MS = 5 * 60_000;   // consecutive messages of one sender share a header
 const STORAGE_KEY = "parley.session"; // per tab: a reload comes back to the same rooms
 
@@ -48,11 +47,25 @@ function saveSession() {
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayAndTime = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+const wholeNumber = new Intl.NumberFormat();
 
 function formatTime(ts) {
   const date = new Date(ts);
   const today = new Date();
   return date.toDateString() === today.toDateString() ? timeOnly.format(date) : dayAndTime.format(date);
+}
+
+function presenceNewsText({ joins, leaves }) {
+  const parts = [];
+  if (joins.length) parts.push(`${joins.join(", ")} joined.`);
+  if (leaves.length) parts.push(`${leaves.join(", ")} left.`);
+  return parts.join(" ");
+}
+
+function authorStatusText({ online, sessions }) {
+  if (!online) return "offline";
+  if (sessions === 0) return "online · just disconnected";
+  return `online · ${sessions} ${sessions === 1 ? "connection" : "connections"}`;
 }
 
 function typingText(users) {
@@ -134,7 +147,8 @@ function createRoomView(name) {
   }, older, list, outbox);
   byId("room-views").append(view);
 
-  const room = { name, item, button, badge, view, list, outbox, older, unread: 0, typing: new Map() };
+  // presence: the client's last `members` event for this room, null until the join completes.
+  const room = { name, item, button, badge, view, list, outbox, older, unread: 0, typing: new Map(), presence: null };
   ui.rooms.set(name, room);
   return room;
 }
@@ -193,6 +207,7 @@ function renderActive() {
   compose.disabled = !room;
   byId("compose-send").disabled = !room;
   compose.placeholder = room ? `Message #${room.name}` : "Join a room first";
+  byId("presence-news").textContent = "";
   renderMembers();
   renderTyping();
   renderUnread();
@@ -210,17 +225,29 @@ function renderUnread() {
 }
 
 function renderMembers() {
-  const list = byId("member-list");
-  const info = ui.active && ui.client?.room(ui.active);
-  const members = info ? info.members : [];
-  byId("member-count").textContent = members.length ? String(members.length) : "";
-  list.replaceChildren(...members.map((member) => {
+  const room = ui.rooms.get(ui.active);
+  const presence = room?.presence;
+  const members = presence?.mode === "users" ? presence.members : [];
+  // In counts mode the summary says the number; the heading would only repeat it.
+  byId("member-count").textContent = presence?.mode === "users" ? wholeNumber.format(presence.count) : "";
+  byId("member-list").replaceChildren(...members.map((member) => {
     const me = member === ui.client.user;
     return el("li", { className: me ? "member me" : "member" },
       el("span", { className: "presence-dot", attrs: { "aria-hidden": "true" } }),
       el("span", { className: "member-name", text: member }),
       me ? el("span", { className: "you", text: " (you)" }) : null);
   }));
+  const summary = byId("member-summary");
+  summary.dataset.mode = presence?.mode ?? "";
+  if (presence?.mode === "counts") {
+    // The server stops naming people in big rooms; the count is all there is.
+    summary.textContent = `${wholeNumber.format(presence.count)} online`;
+  } else if (presence && presence.count > members.length) {
+    summary.textContent = `and ${wholeNumber.format(presence.count - members.length)} more…`;
+  } else {
+    summary.textContent = "";
+  }
+  summary.hidden = summary.textContent === "";
 }
 
 function renderTyping() {
@@ -248,12 +275,34 @@ function stopTyping(roomName, user) {
 
 function messageItem(m) {
   const time = el("time", { text: formatTime(m.ts), attrs: { datetime: new Date(m.ts).toISOString(), title: fullDate.format(m.ts) } });
+  const meta = el("div", { className: "meta" });
+  const author = el("button", {
+    className: "from", text: m.from,
+    attrs: { type: "button", title: `Is ${m.from} online?` },
+    on: { click: () => showAuthorStatus(meta, m.from) },
+  });
+  meta.append(author, time);
   return el("li", {
     className: m.own ? "message own" : "message",
     dataset: { id: String(m.id), from: m.from, ts: String(m.ts) },
-  },
-  el("div", { className: "meta" }, el("span", { className: "from", text: m.from }), time),
-  el("p", { className: "text", text: m.text }));
+  }, meta, el("p", { className: "text", text: m.text }));
+}
+
+/** Asks the server whether `user` is online anywhere and says so next to their name. */
+async function showAuthorStatus(meta, user) {
+  meta.querySelector(".author-status")?.remove();
+  // The live region exists before its answer arrives, so that screen readers announce the answer.
+  const answer = el("span", { className: "author-status", attrs: { role: "status" } });
+  meta.append(answer);
+  answer.textContent = "checking…";
+  try {
+    const [status] = await ui.client.status([user]);
+    answer.textContent = authorStatusText(status);
+    answer.dataset.online = String(status.online);
+  } catch (err) {
+    answer.textContent = `unknown: ${describeError(err)}`;
+  }
+  setTimeout(() => answer.remove(), AUTHOR_STATUS_VISIBLE_MS);
 }
 
 /** Hides the header of a message that follows one from the same sender shortly before. */
@@ -390,25 +439,37 @@ function wireClient(client) {
     who.textContent = user;
     renderMembers();
   });
+  client.on("gap", ({ room: name, epochChanged }) => {
+    const room = ui.rooms.get(name);
+    if (!room) return;
+    if (epochChanged) {
+      // What we showed belongs to a history the server no longer has.
+      room.list.replaceChildren();
+      appendNotice(room, "The server lost this room's earlier history (it restarted). Showing what it has now.", "gap");
+    } else {
+      appendNotice(room, "You were away too long: some messages could not be recovered.", "gap");
+    }
+  });
   client.on("joined", (d) => {
     const room = ui.rooms.get(d.room);
     if (!room) return;
-    if (d.reset) {
-      // A new epoch: the ids we showed belong to a history the server no longer has.
-      room.list.replaceChildren();
-      appendNotice(room, "The server lost this room's earlier history (it restarted). Showing what it has now.", "gap");
-    } else if (d.rejoin && d.recovered === false) {
-      appendNotice(room, "You were away too long: some messages could not be recovered.", "gap");
-    }
     appendMessages(room, d.history, { countUnread: d.rejoin });
-    if (!d.rejoin || d.reset || d.recovered === false) room.older.hidden = !ui.client.room(d.room)?.hasOlder;
-    if (d.room === ui.active) renderMembers();
+    room.older.hidden = !d.hasOlder;
   });
   client.on("message", (m) => {
     const room = ui.rooms.get(m.room);
     if (room) appendMessages(room, [m], { countUnread: true });
   });
-  client.on("members", ({ room }) => { if (room === ui.active) renderMembers(); });
+  client.on("members", (presence) => {
+    const room = ui.rooms.get(presence.room);
+    if (!room) return;
+    room.presence = presence;
+    if (presence.room === ui.active) renderMembers();
+  });
+  client.on("presence", (change) => {
+    // Only the room in view: announcing every room's comings and goings would drown the reader.
+    if (change.room === ui.active) byId("presence-news").textContent = presenceNewsText(change);
+  });
   client.on("typing", ({ room, user }) => showTyping(room, user));
   client.on("outbox", onOutbox);
   client.on("left", ({ room: name, reason }) => {
@@ -494,12 +555,12 @@ function bindForms() {
     const name = byId("sign-in-name").value.trim();
     const room = byId("sign-in-room").value.trim();
     const error = byId("sign-in-error");
-    if (name && !NAME_RULE.test(name)) {
+    if (name && !isValidUserName(name)) {
       error.textContent = "Names use letters, digits and _ . - (at most 32).";
       byId("sign-in-name").focus();
       return;
     }
-    if (!ROOM_RULE.test(room)) {
+    if (!isValidRoomName(room)) {
       error.textContent = "Room names use letters, digits and _ . - (at most 64).";
       byId("sign-in-room").focus();
       return;
@@ -513,7 +574,7 @@ function bindForms() {
     const input = byId("join-room");
     const name = input.value.trim().replace(/^#/, "");
     const error = byId("join-error");
-    if (!ROOM_RULE.test(name)) {
+    if (!isValidRoomName(name)) {
       error.textContent = "Room names use letters, digits and _ . - (at most 64).";
       return;
     }
@@ -571,7 +632,7 @@ async function main() {
   bindForms();
   const saved = loadSession();
   if (saved && Array.isArray(saved.rooms)) {
-    start(saved.name ?? "", saved.rooms.filter((r) => ROOM_RULE.test(r)), saved.active);
+    start(saved.name ?? "", saved.rooms.filter(isValidRoomName), saved.active);
   } else {
     byId("sign-in-name").focus();
   }

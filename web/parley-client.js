@@ -10,7 +10,10 @@
 // - gives every sent message a unique `cid`, keeps it until the server echoes it back, and resends
 //   it with the same cid after a reconnect (the server deduplicates by user + cid);
 // - queues messages written while offline and sends them once connected, exactly once;
-// - drops messages it has already delivered (same room, epoch and id), so replays never show twice.
+// - drops messages it has already delivered (same room, epoch and id), so replays never show twice;
+// - keeps each room's member list by the rules of "Presence": `joined` and `presence_state` start
+//   it over, `who` pages complete it, `presence_diff` keeps it current. The page renders the
+//   `members` events and never asks for the list itself.
 
 /** Close codes after which reconnecting would only repeat the failure (docs/protocol.md). */
 export const FINAL_CLOSE_CODES = new Map([
@@ -19,6 +22,22 @@ export const FINAL_CLOSE_CODES = new Map([
   [4001, "invalid_name"],  // the same name would be refused again
   [4002, "abuse"],         // the server asked us to stop
 ]);
+
+/** User and room names as the server accepts them (docs/protocol.md, "Connecting", "Decoding"). */
+const NAME_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
+
+/** True if the server would accept `name` as a user name (`?name=`, `status`). */
+export function isValidUserName(name) {
+  return typeof name === "string" && name.length >= 1 && name.length <= 32 && NAME_CHARACTERS.test(name);
+}
+
+/** True if the server would accept `name` as a room name. */
+export function isValidRoomName(name) {
+  return typeof name === "string" && name.length >= 1 && name.length <= 64 && NAME_CHARACTERS.test(name);
+}
+
+/** The most names one `status` command may ask about. */
+export const MAX_STATUS_USERS = 100;
 
 /** Errors after which the same frame may simply be sent again a little later. */
 const RETRYABLE_ERRORS = new Set(["room_unavailable", "store_unavailable", "rate_limited", "internal"]);
@@ -140,11 +159,20 @@ const OPEN = 1; // WebSocket.OPEN, without relying on the constructor having the
  * - `status`   {state, reason?, code?, attempt?, retryInMs?}; state is one of
  *              connecting | open | reconnecting | offline | closed
  * - `welcome`  {user, session}
- * - `joined`   {room, epoch, lastId, members, history, recovered, rejoin, reset}
- * - `gap`      {room, epoch, previousEpoch, epochChanged}: a rejoin answered recovered:false
+ * - `gap`      {room, epoch, previousEpoch, epochChanged}: a rejoin answered recovered:false, so
+ *              what follows does not connect to what was delivered before; comes just before
+ *              that rejoin's `joined`. epochChanged: the server lost the room's history, ids
+ *              start over and what the page shows of the room is stale
+ * - `joined`   {room, epoch, lastId, history, recovered, rejoin, reset, hasOlder}: history holds
+ *              only messages not delivered before; hasOlder says whether loadOlder() can find more
  * - `message`  {room, id, from, text, ts, cid?, own}: a new message, never one delivered before
- * - `members`  {room, members}: the room's member list changed
- * - `presence` {room, user, online}
+ * - `members`  {room, members, count, mode}: the room's presence as this client now holds it,
+ *              after every change. mode is "users" or "counts"; members is sorted by name and
+ *              empty in counts mode; count (present users) may exceed members.length while
+ *              further pages are still being fetched
+ * - `presence` {room, joins, leaves}: names that came or went (users mode only), for
+ *              announcing; a diff that changes nothing (a repeat) emits none, and neither does
+ *              a list that is started over or completed by a page
  * - `typing`   {room, user}
  * - `left`     {room, reason}: "left" or "room_failed"
  * - `outbox`   {room, cid, text, state}: state queued | sent | acked | failed
@@ -218,7 +246,7 @@ export class ParleyClient extends Emitter {
     if (!r) return undefined;
     return {
       name, joined: r.joined, epoch: r.epoch, lastId: r.lastId, oldestId: r.oldestId,
-      hasOlder: r.hasOlder, members: [...r.members].sort(),
+      hasOlder: r.hasOlder, ...this.#presenceOf(r),
     };
   }
 
@@ -413,6 +441,8 @@ export class ParleyClient extends Emitter {
    * The room is remembered: it is rejoined after every reconnect until leave().
    */
   join(room) {
+    // The server would answer invalid_name, and every error counts toward its abuse limit.
+    if (!isValidRoomName(room)) return Promise.reject(new ParleyError("invalid_name", `invalid room name: ${room}`));
     let r = this.#rooms.get(room);
     if (r?.joined) return Promise.resolve(r.lastJoined);
     if (!r) {
@@ -427,7 +457,11 @@ export class ParleyClient extends Emitter {
   #roomRecord() {
     return {
       joined: false, joining: false, epoch: undefined, lastId: 0, oldestId: 0, hasOlder: false,
-      members: new Set(), seen: new Set(), waiters: [], lastJoined: null,
+      seen: new Set(), waiters: [], lastJoined: null,
+      mode: "users", count: 0, members: new Set(),
+      // Bumped whenever the list starts over, so that a page asked for the old list is not
+      // added to the new one.
+      listVersion: 0,
     };
   }
 
@@ -542,11 +576,33 @@ export class ParleyClient extends Emitter {
     return { room, messages: fresh, more: page.more };
   }
 
-  /** Who is in `room` now. Also refreshes the member list (a `members` event follows). */
-  async who(room) {
-    const reply = await this.#request({ type: "who", room });
-    this.#setMembers(room, reply.members);
-    return reply.members;
+  /**
+   * One page of the users present in `room`, in name order, starting after the name `after`.
+   * Resolves with {room, members, count, more}. The client keeps the member list by itself (see
+   * the `members` event); this is for callers that want a page of their own.
+   */
+  async who(room, { after, limit } = {}) {
+    const frame = { type: "who", room };
+    if (after !== undefined) frame.after = after;
+    if (limit !== undefined) frame.limit = limit;
+    const reply = await this.#request(frame);
+    return { room, members: reply.members, count: reply.count, more: reply.more };
+  }
+
+  /**
+   * Whether `users` (1 to 100 names) are online anywhere on this server. Resolves with one
+   * {user, online, sessions} per name, in the order asked; sessions is the number of open
+   * connections, and online stays true for the server's grace period after the last one closed.
+   */
+  async status(users) {
+    // Refused locally for the same reason as an invalid room name: errors count toward abuse.
+    if (!Array.isArray(users) || users.length === 0 || users.length > MAX_STATUS_USERS) {
+      throw new ParleyError("bad_field", `status takes 1 to ${MAX_STATUS_USERS} user names`);
+    }
+    const invalid = users.find((u) => !isValidUserName(u));
+    if (invalid !== undefined) throw new ParleyError("invalid_name", `invalid user name: ${invalid}`);
+    const reply = await this.#request({ type: "status", users: [...users] });
+    return reply.users.map(({ user, online, sessions }) => ({ user, online, sessions }));
   }
 
   /** Tells the room this user is typing; throttled, so call it on every keystroke. */
@@ -571,13 +627,20 @@ export class ParleyClient extends Emitter {
 
   #request(frame) {
     return new Promise((resolve, reject) => {
-      const ref = this.#ref();
-      if (!this.#transmit({ ...frame, ref })) {
-        reject(new ParleyError("offline", "not connected"));
-        return;
-      }
-      this.#requests.set(ref, { kind: frame.type, room: frame.room, resolve, reject });
+      if (!this.#ask(frame, resolve, reject)) reject(new ParleyError("offline", "not connected"));
     });
+  }
+
+  /**
+   * Sends a command whose reply (or error) is handed to the callbacks while its frame is being
+   * handled, before any later frame: what the reply says is only true in that place of the
+   * stream. Returns false when there is no connection to send it on.
+   */
+  #ask(frame, onReply, onError) {
+    const ref = this.#ref();
+    if (!this.#transmit({ ...frame, ref })) return false;
+    this.#requests.set(ref, { kind: frame.type, room: frame.room, resolve: onReply, reject: onError });
+    return true;
   }
 
   // -- receiving frames --------------------------------------------------------------------------
@@ -594,12 +657,14 @@ export class ParleyClient extends Emitter {
       case "welcome": return this.#onWelcome(frame);
       case "joined": return this.#onJoined(frame);
       case "message": return this.#onMessage(frame);
-      case "presence": return this.#onPresence(frame);
+      case "presence_diff": return this.#onPresenceDiff(frame);
+      case "presence_state": return this.#onPresenceState(frame);
       case "typing": return this.#rooms.has(frame.room) && this.emit("typing", { room: frame.room, user: frame.user });
       case "left": return this.#onLeft(frame);
       case "error": return this.#onError(frame);
       case "history":
       case "who":
+      case "status":
       case "pong": {
         const req = this.#requests.get(frame.ref);
         if (req) {
@@ -653,15 +718,15 @@ export class ParleyClient extends Emitter {
       r.hasOlder = r.oldestId > 1;
     }
     const detail = {
-      room, epoch: frame.epoch, lastId: frame.last_id, members: [...frame.members], history,
-      recovered: frame.recovered, rejoin, reset: epochChanged,
+      room, epoch: frame.epoch, lastId: frame.last_id, history,
+      recovered: frame.recovered, rejoin, reset: epochChanged, hasOlder: r.hasOlder,
     };
     r.lastJoined = detail;
-    this.#setMembers(room, frame.members, false);
-    this.emit("joined", detail);
     if (frame.recovered === false) {
       this.emit("gap", { room, epoch: frame.epoch, previousEpoch, epochChanged });
     }
+    this.emit("joined", detail);
+    this.#startMemberList(room, r, frame);
     for (const w of r.waiters.splice(0)) w.resolve(detail);
     this.#flushOutbox(room);
   }
@@ -703,23 +768,84 @@ export class ParleyClient extends Emitter {
     this.emit("message", m);
   }
 
-  #onPresence(frame) {
-    const r = this.#rooms.get(frame.room);
-    if (!r) return;
-    const online = frame.state === "online";
-    const changed = online ? !r.members.has(frame.user) : r.members.has(frame.user);
-    if (online) r.members.add(frame.user);
-    else r.members.delete(frame.user);
-    this.emit("presence", { room: frame.room, user: frame.user, online });
-    if (changed) this.emit("members", { room: frame.room, members: [...r.members].sort() });
+  // -- presence (docs/protocol.md, "Presence") ----------------------------------------------------
+
+  #presenceOf(r) {
+    return { members: [...r.members].sort(), count: r.count, mode: r.mode };
   }
 
-  #setMembers(room, members, announce = true) {
-    const r = this.#rooms.get(room);
+  #emitMembers(room, r) {
+    this.emit("members", { room, ...this.#presenceOf(r) });
+  }
+
+  /** `joined` and `presence_state`: replace count, mode and names, then fetch the other pages. */
+  #startMemberList(room, r, frame) {
+    r.mode = frame.presence === "counts" ? "counts" : "users";
+    const firstPage = r.mode === "users" && Array.isArray(frame.members) ? frame.members : [];
+    r.members = new Set(firstPage);
+    r.count = Number.isInteger(frame.count) ? frame.count : r.members.size;
+    r.listVersion++;
+    this.#emitMembers(room, r);
+    if (r.mode === "users" && r.count > r.members.size) this.#fetchMemberPage(room, r, firstPage.at(-1));
+  }
+
+  /**
+   * Adds the page of names after `after` and goes on until the server says there is no more.
+   * The cursor is the last name of the previous page, not the last name held: a diff may have
+   * added a name further down the alphabet, and paging after it would skip everyone between.
+   */
+  #fetchMemberPage(room, r, after) {
+    const version = r.listVersion;
+    const current = () => this.#rooms.get(room) === r && r.listVersion === version;
+    const frame = { type: "who", room };
+    if (after !== undefined) frame.after = after;
+    this.#ask(frame, (page) => {
+      if (!current()) return;
+      const names = Array.isArray(page.members) ? page.members : [];
+      for (const name of names) r.members.add(name);
+      // The room writes `who` in order with its diffs, so this count is as fresh as any.
+      if (Number.isInteger(page.count)) r.count = page.count;
+      this.#emitMembers(room, r);
+      // An empty page that claims more would have us ask for the same page forever.
+      if (page.more === true && names.length) this.#fetchMemberPage(room, r, names.at(-1));
+    }, (err) => {
+      // A lost connection needs nothing: the rejoin's `joined` starts the list over.
+      if (!RETRYABLE_ERRORS.has(err.code)) return;
+      const serial = this.#serial;
+      this.#clock.setTimeout(() => {
+        if (serial === this.#serial && current()) this.#fetchMemberPage(room, r, after);
+      }, this.#opts.retryAfterErrorMs);
+    });
+  }
+
+  #onPresenceState(frame) {
+    const r = this.#rooms.get(frame.room);
+    if (r) this.#startMemberList(frame.room, r, frame);
+  }
+
+  /** Adds joins, removes leaves, sets count. Names the list already agrees with change nothing. */
+  #onPresenceDiff(frame) {
+    const r = this.#rooms.get(frame.room);
     if (!r) return;
-    r.members = new Set(members);
-    // joined already carries the member list; a separate event would only duplicate it.
-    if (announce) this.emit("members", { room, members: [...r.members].sort() });
+    const joins = [];
+    const leaves = [];
+    // A counts-mode list holds no names; a users-mode diff reaching it means a presence_state
+    // was dropped, and the server sends a fresh one as soon as it can.
+    if (r.mode === "users") {
+      for (const name of frame.joins ?? []) {
+        if (!r.members.has(name)) {
+          r.members.add(name);
+          joins.push(name);
+        }
+      }
+      for (const name of frame.leaves ?? []) {
+        if (r.members.delete(name)) leaves.push(name);
+      }
+    }
+    const countChanged = Number.isInteger(frame.count) && frame.count !== r.count;
+    if (countChanged) r.count = frame.count;
+    if (joins.length || leaves.length) this.emit("presence", { room: frame.room, joins: joins.sort(), leaves: leaves.sort() });
+    if (joins.length || leaves.length || countChanged) this.#emitMembers(frame.room, r);
   }
 
   #onLeft(frame) {

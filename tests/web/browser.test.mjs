@@ -1,7 +1,7 @@
 // The chat page in Debian's chromium against the real parley binary: two people chatting,
-// presence and typing, history after a reload, recovery after a cut connection, safe rendering,
-// a phone-sized screen and the keyboard, and server restarts with and without the stored history.
-// Screenshots go to artifacts/.
+// presence (diffs, member pages, counts mode) and typing, asking who is online, history after a
+// reload, recovery after a cut connection, safe rendering, a phone-sized screen and the keyboard,
+// and server restarts with and without the stored history. Screenshots go to artifacts/.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -37,7 +37,7 @@ after(async () => {
  * A page in a browser context of its own (own storage, like another person's browser). Collects
  * script errors and dialogs, which no test expects.
  */
-async function openPage({ debug = false, viewport = { width: 1280, height: 800 } } = {}) {
+async function openPage({ debug = false, viewport = { width: 1280, height: 800 }, url = server.url } = {}) {
   const context = await browser.newContext({ viewport });
   openContexts.add(context);
   const page = await context.newPage();
@@ -48,7 +48,7 @@ async function openPage({ debug = false, viewport = { width: 1280, height: 800 }
     page.problems.push(`dialog: ${dialog.message()}`);
     dialog.dismiss().catch(() => {});
   });
-  await page.goto(server.url + (debug ? "?debug" : ""));
+  await page.goto(url + (debug ? "?debug" : ""));
   return page;
 }
 
@@ -103,6 +103,82 @@ async function waitMembers(page, predicate, arg) {
   await page.waitForFunction(`(${predicate})([...document.querySelectorAll("#member-list .member-name")].map((n) => n.textContent), ${JSON.stringify(arg)})`);
 }
 
+async function memberCount(page) {
+  return page.textContent("#member-count");
+}
+
+/** Waits until the member panel shows exactly `names` and the count `count`. */
+async function waitMemberPanel(page, names, count) {
+  await page.waitForFunction(({ names, count }) =>
+    JSON.stringify([...document.querySelectorAll("#member-list .member-name")].map((n) => n.textContent)) === JSON.stringify(names)
+      && document.querySelector("#member-count").textContent === count, { names, count });
+}
+
+/** Every frame `page` sends on its WebSockets from now on, parsed. */
+function recordSentFrames(page) {
+  const frames = [];
+  page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => {
+    try {
+      frames.push(JSON.parse(payload));
+    } catch {
+      // not ours
+    }
+  }));
+  return frames;
+}
+
+/**
+ * Raw protocol connections, more users than browser contexts would be. They live in a page of
+ * the server's own origin because the server only upgrades same-origin browser requests.
+ */
+async function openBots(url = server.url) {
+  const context = await browser.newContext();
+  openContexts.add(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  await page.goto(url);
+  await page.evaluate(() => {
+    const bots = new Map();
+    let nextRef = 1;
+    globalThis.bots = {
+      connect: (name) => new Promise((resolve, reject) => {
+        const socket = new WebSocket(`${location.origin.replace(/^http/, "ws")}/ws?name=${name}`);
+        const waiting = new Map();
+        bots.set(name, { socket, waiting });
+        socket.onmessage = (ev) => {
+          const frame = JSON.parse(ev.data);
+          if (frame.type === "welcome") resolve(frame.user);
+          const answer = waiting.get(frame.ref);
+          waiting.delete(frame.ref);
+          answer?.(frame);
+        };
+        socket.onclose = (ev) => reject(new Error(`${name} closed with ${ev.code}`));
+      }),
+      request: (name, frame) => new Promise((resolve) => {
+        const bot = bots.get(name);
+        const ref = `bot-${nextRef++}`;
+        bot.waiting.set(ref, resolve);
+        bot.socket.send(JSON.stringify({ ...frame, ref }));
+      }),
+      close: (name) => {
+        bots.get(name)?.socket.close();
+        bots.delete(name);
+      },
+    };
+  });
+  const expect = (frame, type) => {
+    assert.equal(frame.type, type, `a bot expected ${type}, got ${JSON.stringify(frame)}`);
+    return frame;
+  };
+  return {
+    connect: (name) => page.evaluate((name) => globalThis.bots.connect(name), name),
+    join: async (name, room) => expect(await page.evaluate(([name, room]) => globalThis.bots.request(name, { type: "join", room }), [name, room]), "joined"),
+    leave: async (name, room) => expect(await page.evaluate(([name, room]) => globalThis.bots.request(name, { type: "leave", room }), [name, room]), "left"),
+    close: (name) => page.evaluate((name) => globalThis.bots.close(name), name),
+    done: () => closePage(page),
+  };
+}
+
 function assertNoProblems(...pages) {
   for (const page of pages) assert.deepEqual(page.problems, [], "no script errors or dialogs");
 }
@@ -116,9 +192,12 @@ test("two browser contexts chat: messages both ways, own ones marked, presence a
   await signIn(alice, "alice", room);
   await signIn(bob, "bob", room);
 
-  // Presence: alice sees bob come online.
+  // Presence: alice sees bob come online (a presence_diff), with the count and an announcement.
   await waitMembers(alice, (names) => names.includes("bob"));
   assert.deepEqual(await memberNames(alice), ["alice", "bob"]);
+  assert.equal(await memberCount(alice), "2");
+  assert.equal(await alice.textContent("#presence-news"), "bob joined.");
+  assert.equal(await alice.isHidden("#member-summary"), true, "a complete list needs no summary");
   assert.equal(await alice.textContent("#whoami"), "alice");
 
   // Typing: bob types, alice sees the indicator.
@@ -161,9 +240,102 @@ test("two browser contexts chat: messages both ways, own ones marked, presence a
   // Presence again: bob leaves for good (grace is 500 ms in these tests), alice sees him go.
   await alice.click(".room-button >> text=#lobby");
   await closePage(bob);
-  await waitMembers(alice, (names) => !names.includes("bob"));
+  await waitMemberPanel(alice, ["alice"], "1");
+  assert.equal(await alice.textContent("#presence-news"), "bob left.");
   assertNoProblems(alice);
   await closePage(alice);
+});
+
+test("a crowded room: the member list is paged with who, turns into a count past the user limit and back into names", async () => {
+  // Pages of two names and counts mode above four users make every rule visible with five bots.
+  const crowd = await startParley({ extraArgs: ["--presence.page_size=2", "--presence.user_limit=4"] });
+  try {
+    const room = "crowd";
+    const bots = await openBots(crowd.url);
+    for (const name of ["u1", "u2", "u3"]) {
+      await bots.connect(name);
+      await bots.join(name, room);
+    }
+    const alice = await openPage({ url: crowd.url });
+    const sent = recordSentFrames(alice);
+    await signIn(alice, "alice", room);
+
+    // joined holds [alice, u1] of 4; the page asks for the rest after u1 and shows everyone.
+    await waitMemberPanel(alice, ["alice", "u1", "u2", "u3"], "4");
+    const pages = sent.filter((f) => f.type === "who");
+    assert.equal(pages[0]?.after, "u1", `paged after the first page: ${JSON.stringify(pages)}`);
+    assert.equal(pages.length, 1, "one more page was enough");
+    assert.equal(await alice.isHidden("#member-summary"), true);
+
+    // A fifth user: past the limit the room only counts.
+    await bots.connect("u4");
+    await bots.join("u4", room);
+    await alice.waitForFunction(() => document.querySelector("#member-summary").textContent === "5 online");
+    assert.deepEqual(await memberNames(alice), [], "no names in counts mode");
+    assert.equal(await memberCount(alice), "", "the summary alone says the number");
+    assert.equal(await alice.isVisible("#member-summary"), true);
+
+    // Two leave: at 3 (90 % of 4 or less) names come back, first page plus who.
+    await bots.leave("u4", room);
+    await bots.leave("u3", room);
+    await waitMemberPanel(alice, ["alice", "u1", "u2"], "3");
+    assert.equal(await alice.isHidden("#member-summary"), true);
+    assert.ok(sent.filter((f) => f.type === "who").length >= 2, "the list was completed with who again");
+
+    // Back in users mode, diffs name people again.
+    await bots.connect("u5");
+    await bots.join("u5", room);
+    await waitMemberPanel(alice, ["alice", "u1", "u2", "u5"], "4");
+    assert.equal(await alice.textContent("#presence-news"), "u5 joined.");
+    assertNoProblems(alice);
+    await closePage(alice);
+    await bots.done();
+  } finally {
+    await crowd.stop();
+  }
+});
+
+test("clicking an author's name tells whether they are online anywhere, and on how many connections", async () => {
+  const room = "status";
+  const alice = await openPage();
+  const bob = await openPage();
+  await signIn(alice, "alice4", room);
+  await signIn(bob, "bob4", room);
+  await say(bob, "ask about me");
+  await waitForTexts(alice, room, ["ask about me"]);
+  const author = `.room-view[data-room="${room}"] li.message[data-from="bob4"] button.from`;
+  const answer = `.room-view[data-room="${room}"] li.message[data-from="bob4"] .author-status`;
+  const ask = async () => {
+    await alice.click(author);
+    await alice.waitForFunction((sel) => {
+      const text = document.querySelector(sel)?.textContent;
+      return text && text !== "checking…";
+    }, answer);
+    return alice.textContent(answer);
+  };
+  assert.equal(await alice.textContent(author), "bob4", "the button reads as the name");
+  assert.equal(await ask(), "online · 1 connection");
+
+  // A second connection of bob's, in no room at all: status counts it all the same.
+  const bots = await openBots();
+  await bots.connect("bob4");
+  assert.equal(await ask(), "online · 2 connections");
+  assert.equal(await alice.getAttribute(answer, "role"), "status", "screen readers hear the answer");
+
+  // bob goes away entirely; after the grace period (500 ms here) he is offline.
+  await closePage(bob);
+  await bots.close("bob4");
+  const deadline = Date.now() + WAIT;
+  let said = await ask();
+  while (said !== "offline" && Date.now() < deadline) {
+    assert.match(said, /^online/);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    said = await ask();
+  }
+  assert.equal(said, "offline");
+  assertNoProblems(alice);
+  await closePage(alice);
+  await bots.done();
 });
 
 test("a reload shows the room's history, and 'Load older messages' pages back to the first one", async () => {

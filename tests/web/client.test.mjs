@@ -226,6 +226,8 @@ test("gap event when a rejoin answers recovered:false (same epoch: since too old
   const gaps = h.of("gap");
   assert.equal(gaps.length, 1);
   assert.deepEqual(gaps[0], { type: "gap", room: "general", epoch: 7, previousEpoch: 7, epochChanged: false });
+  assert.ok(h.events.indexOf(gaps[0]) < h.events.indexOf(h.of("joined").at(-1)),
+    "gap comes first, so that a page can mark the break before it shows the new history");
   assert.equal(h.of("joined").at(-1).recovered, false);
   assert.equal(h.of("joined").at(-1).reset, false);
 });
@@ -257,6 +259,7 @@ test("no gap event on a first join, even of a room with history", async () => {
   const joined = await joinRoom(h, "general", 7, 1, { history: [messageFrame("general", 1, "bob", "x")] });
   assert.equal(joined.recovered, undefined);
   assert.equal(joined.rejoin, false);
+  assert.equal(joined.hasOlder, false, "message 1 is the first there is");
   assert.equal(h.of("gap").length, 0);
 });
 
@@ -415,6 +418,214 @@ test("a long offline queue is paced under the server's rate limit", async () => 
   assert.deepEqual(sends.map((f) => f.text), Array.from({ length: 80 }, (_, i) => `m${i}`), "in order");
 });
 
+// -- presence: the member list (docs/protocol.md, "Presence") ------------------------------------
+
+/** Answers the client's latest `who` with a page. */
+function answerWho(ws, members, { count, more = false } = {}) {
+  const ask = ws.sentOf("who").at(-1);
+  ws.receive({ type: "who", room: ask.room, members, count, more, ref: ask.ref });
+  return ask;
+}
+
+/** The member list the last `members` event of `room` showed, without the event's type. */
+function lastMembers(h, room) {
+  const { type, ...rest } = h.of("members").filter((e) => e.room === room).at(-1);
+  return rest;
+}
+
+test("joined replaces the member list: count, mode and the first page, and asks for no more when it is complete", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["bob", "alice"], count: 2 });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "bob"], count: 2, mode: "users" });
+  assert.deepEqual(h.client.room("general").members, ["alice", "bob"]);
+  assert.equal(h.client.room("general").count, 2);
+  assert.equal(ws.sentOf("who").length, 0, "a complete first page needs no who");
+
+  // After a reconnect the rejoin's list replaces the old one: bob is gone, carol is there.
+  const next = dropAndReconnect(h);
+  next.accept();
+  next.receive(joinedFrame("general", 7, 0, { ref: next.sentOf("join")[0].ref, recovered: true, members: ["alice", "carol"], count: 2 }));
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "carol"], count: 2, mode: "users" });
+  assert.equal(h.of("presence").length, 0, "a replaced list is not announced as comings and goings");
+});
+
+test("a first page shorter than count is completed with who, after = the last name of each page, until more is false", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 6 });
+  assert.deepEqual(lastMembers(h, "general").members, ["alice", "bob"], "the first page is shown at once");
+
+  const first = answerWho(ws, ["carol", "dave"], { count: 6, more: true });
+  assert.equal(first.after, "bob");
+  assert.equal(first.limit, undefined, "the server's page size");
+  assert.deepEqual(lastMembers(h, "general").members, ["alice", "bob", "carol", "dave"], "each page adds its names");
+
+  // Someone joined meanwhile (their diff is still to come): the page's count is the newest.
+  const second = answerWho(ws, ["erin"], { count: 7, more: false });
+  assert.equal(second.after, "dave");
+  // more:false ends the paging even though count (7) is larger than the names held (5).
+  h.clock.advance(60_000);
+  assert.equal(ws.sentOf("who").length, 2);
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "bob", "carol", "dave", "erin"], count: 7, mode: "users" });
+  assert.equal(h.of("presence").length, 0, "pages are not announced as arrivals");
+});
+
+test("presence_diff adds joins, removes leaves and sets count; applying it twice changes nothing", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 2 });
+  const diff = { type: "presence_diff", room: "general", joins: ["carol"], leaves: ["bob"], count: 2 };
+  ws.receive(diff);
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "carol"], count: 2, mode: "users" });
+  assert.deepEqual(h.of("presence").map(({ room, joins, leaves }) => ({ room, joins, leaves })),
+    [{ room: "general", joins: ["carol"], leaves: ["bob"] }]);
+
+  const eventsBefore = h.events.length;
+  ws.receive(diff);
+  ws.receive({ type: "presence_diff", room: "general", joins: ["alice"], leaves: ["dave"], count: 2 });
+  assert.equal(h.events.length, eventsBefore, "a repeated diff, or one the list already shows, emits nothing");
+  assert.deepEqual(h.client.room("general").members, ["alice", "carol"]);
+
+  // A diff whose names are all known still carries a new count (e.g. someone still paging).
+  ws.receive({ type: "presence_diff", room: "general", joins: [], leaves: [], count: 3 });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "carol"], count: 3, mode: "users" });
+  assert.equal(h.of("presence").length, 1);
+  ws.receive({ type: "presence_diff", room: "elsewhere", joins: ["zed"], leaves: [], count: 1 });
+  assert.equal(h.of("presence").length, 1, "diffs of rooms we are not in are ignored");
+});
+
+test("a diff during paging is kept, and the next page still starts after the previous page, not after the last name held", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  // Present: alice bob carol dave erin; the server's page size is 2.
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 5 });
+  // zoe arrives and alice goes while the second page is on its way.
+  ws.receive({ type: "presence_diff", room: "general", joins: ["zoe"], leaves: ["alice"], count: 5 });
+  assert.deepEqual(h.client.room("general").members, ["bob", "zoe"]);
+  answerWho(ws, ["carol", "dave"], { count: 5, more: true });
+  const next = ws.sentOf("who").at(-1);
+  assert.equal(next.after, "dave", "zoe is held, but paging after her would skip erin");
+  // erin leaves before her page comes: the page no longer names her, and the diff changes nothing.
+  ws.receive({ type: "presence_diff", room: "general", joins: [], leaves: ["erin"], count: 4 });
+  answerWho(ws, ["zoe"], { count: 4, more: false });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["bob", "carol", "dave", "zoe"], count: 4, mode: "users" });
+  assert.equal(ws.sentOf("who").length, 2);
+});
+
+test("presence_state starts the list over, and a page asked for the old list is not added to it", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 3 });
+  assert.equal(ws.sentOf("who").length, 1, "paging has begun");
+  ws.receive({ type: "presence_state", room: "general", count: 2, presence: "users", members: ["alice", "carol"] });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "carol"], count: 2, mode: "users" });
+  answerWho(ws, ["dave"], { count: 3, more: false }); // the reply to the page asked before
+  assert.deepEqual(h.client.room("general").members, ["alice", "carol"]);
+  assert.equal(h.client.room("general").count, 2);
+  assert.equal(ws.sentOf("who").length, 1, "a complete new list needs no page");
+  assert.equal(h.of("presence").length, 0);
+});
+
+test("counts mode: no names and no paging, only the count, which diffs keep current", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "lobby", 7, 0, { presence: "counts", count: 1500, members: undefined });
+  assert.deepEqual(lastMembers(h, "lobby"), { room: "lobby", members: [], count: 1500, mode: "counts" });
+  ws.receive({ type: "presence_diff", room: "lobby", count: 1501 });
+  assert.deepEqual(lastMembers(h, "lobby"), { room: "lobby", members: [], count: 1501, mode: "counts" });
+  // A users-mode diff can only reach us if the presence_state that switched modes was dropped:
+  // its count is good, its names are not enough for a list.
+  ws.receive({ type: "presence_diff", room: "lobby", joins: ["zed"], leaves: [], count: 1502 });
+  assert.deepEqual(lastMembers(h, "lobby"), { room: "lobby", members: [], count: 1502, mode: "counts" });
+  assert.equal(ws.sentOf("who").length, 0);
+  assert.equal(h.of("presence").length, 0);
+  assert.deepEqual({ count: h.client.room("lobby").count, mode: h.client.room("lobby").mode }, { count: 1502, mode: "counts" });
+});
+
+test("a mode switch via presence_state: to counts drops the names, back to users takes the first page and pages the rest", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 2 });
+  ws.receive({ type: "presence_state", room: "general", count: 1001, presence: "counts" });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: [], count: 1001, mode: "counts" });
+  ws.receive({ type: "presence_diff", room: "general", count: 900 });
+  ws.receive({ type: "presence_state", room: "general", count: 3, presence: "users", members: ["alice", "bob"] });
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "bob"], count: 3, mode: "users" });
+  const ask = answerWho(ws, ["carol"], { count: 3, more: false });
+  assert.equal(ask.after, "bob");
+  assert.deepEqual(lastMembers(h, "general"), { room: "general", members: ["alice", "bob", "carol"], count: 3, mode: "users" });
+});
+
+test("a page refused with a retryable error is asked for again after a pause; one lost with the connection is not", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"], count: 3 });
+  const refused = ws.sentOf("who")[0];
+  ws.receive({ type: "error", code: "rate_limited", message: "slow down", ref: refused.ref });
+  h.clock.advance(DEFAULTS.retryAfterErrorMs - 1);
+  assert.equal(ws.sentOf("who").length, 1);
+  h.clock.advance(1);
+  assert.equal(ws.sentOf("who").length, 2);
+  assert.equal(ws.sentOf("who")[1].after, "bob");
+
+  // Refused again, and the connection drops before the pause is over.
+  ws.receive({ type: "error", code: "room_unavailable", message: "restarting", ref: ws.sentOf("who")[1].ref });
+  ws.drop(1006);
+  h.clock.advance(DEFAULTS.backoffBaseMs / 2); // the backoff with random() = 0.5
+  const next = FakeWebSocket.latest;
+  assert.notEqual(next, ws);
+  next.accept();
+  h.clock.advance(60_000);
+  assert.equal(ws.sentOf("who").length, 2, "nothing more on the old socket");
+  assert.equal(next.sentOf("who").length, 0, "no page before the rejoin's joined (it would get not_member)");
+  next.receive(joinedFrame("general", 7, 0, { ref: next.sentOf("join")[0].ref, recovered: true, members: ["alice", "bob"], count: 3 }));
+  answerWho(next, ["carol"], { count: 3 });
+  assert.deepEqual(h.client.room("general").members, ["alice", "bob", "carol"]);
+  assert.equal(next.sentOf("who").length, 1);
+  await settle();
+});
+
+// -- status ---------------------------------------------------------------------------------------
+
+test("status asks about users anywhere on the server and resolves with one entry per name, in order", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  let answer;
+  h.client.status(["bob", "carol"]).then((users) => { answer = users; });
+  const frame = ws.sentOf("status")[0];
+  assert.deepEqual(frame.users, ["bob", "carol"]);
+  assert.equal(frame.room, undefined, "status needs no room");
+  ws.receive({ type: "status", ref: frame.ref, users: [
+    { user: "bob", online: true, sessions: 2 }, { user: "carol", online: false, sessions: 0 },
+  ] });
+  await settle();
+  assert.deepEqual(answer, [{ user: "bob", online: true, sessions: 2 }, { user: "carol", online: false, sessions: 0 }]);
+  assert.equal(h.client.state, "open", "the reply is not taken for a connection status");
+
+  const failing = h.client.status(["dave"]);
+  ws.receive({ type: "error", code: "internal", message: "oops", ref: ws.sentOf("status")[1].ref });
+  await assert.rejects(failing, { code: "internal" });
+});
+
+test("status refuses locally what the server would refuse: no names, more than 100, an invalid name", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  const refusals = [
+    [h.client.status([]), "bad_field"],
+    [h.client.status(Array.from({ length: 101 }, (_, i) => `u${i}`)), "bad_field"],
+    [h.client.status(["bob", "not valid"]), "invalid_name"],
+    [h.client.status(["x".repeat(33)]), "invalid_name"],
+  ];
+  assert.equal(ws.sentOf("status").length, 0, "none of them reaches the server");
+  for (const [refused, code] of refusals) await assert.rejects(refused, { code });
+  const hundred = h.client.status(Array.from({ length: 100 }, (_, i) => `u${i}`));
+  assert.equal(ws.sentOf("status")[0].users.length, 100, "exactly 100 is fine");
+  ws.drop(1006);
+  await assert.rejects(hundred, { code: "disconnected" });
+  await assert.rejects(h.client.status(["bob"]), { code: "offline" });
+});
+
 // -- other commands -------------------------------------------------------------------------------
 
 test("typing is throttled to one frame per 1.5 s per room", async () => {
@@ -439,17 +650,26 @@ test("sending a message resets the typing throttle, as the server resets its int
   assert.equal(ws.sentOf("typing").length, 2);
 });
 
-test("presence and who keep the member list", async () => {
+test("who(room, {after, limit}) asks for one page and leaves the member list alone", async () => {
   const h = harness();
   const ws = await connected(h);
   await joinRoom(h, "general", 7, 0, { members: ["alice", "bob"] });
-  ws.receive({ type: "presence", room: "general", user: "carol", state: "online" });
-  ws.receive({ type: "presence", room: "general", user: "bob", state: "offline" });
-  assert.deepEqual(h.client.room("general").members, ["alice", "carol"]);
-  const asking = h.client.who("general");
-  ws.receive({ type: "who", room: "general", members: ["alice", "dave"], ref: ws.sentOf("who")[0].ref });
-  assert.deepEqual(await asking, ["alice", "dave"]);
-  assert.deepEqual(h.of("members").at(-1).members, ["alice", "dave"]);
+  const asking = h.client.who("general", { after: "bob", limit: 10 });
+  const frame = ws.sentOf("who")[0];
+  assert.deepEqual({ room: frame.room, after: frame.after, limit: frame.limit }, { room: "general", after: "bob", limit: 10 });
+  ws.receive({ type: "who", room: "general", members: ["carol"], count: 3, more: false, ref: frame.ref });
+  assert.deepEqual(await asking, { room: "general", members: ["carol"], count: 3, more: false });
+  assert.deepEqual(h.client.room("general").members, ["alice", "bob"]);
+});
+
+test("join refuses an invalid room name locally", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  for (const name of ["", "has space", "x".repeat(65), "<b>"]) {
+    await assert.rejects(h.client.join(name), { code: "invalid_name" });
+  }
+  assert.equal(ws.sentOf("join").length, 0);
+  assert.deepEqual(h.client.rooms, []);
 });
 
 test("join errors reject the join; room_failed forgets the room", async () => {
@@ -471,7 +691,8 @@ test("join errors reject the join; room_failed forgets the room", async () => {
 test("loadOlder pages below the oldest message and drops ones already delivered", async () => {
   const h = harness();
   const ws = await connected(h);
-  await joinRoom(h, "general", 7, 12, { history: [10, 11, 12].map((id) => messageFrame("general", id, "bob", `m${id}`)) });
+  const joined = await joinRoom(h, "general", 7, 12, { history: [10, 11, 12].map((id) => messageFrame("general", id, "bob", `m${id}`)) });
+  assert.equal(joined.hasOlder, true);
   assert.equal(h.client.room("general").hasOlder, true);
   const loading = h.client.loadOlder("general", 5);
   const req = ws.sentOf("history")[0];

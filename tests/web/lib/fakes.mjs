@@ -121,9 +121,16 @@ export function messageFrame(room, id, from, text, cid) {
   return m;
 }
 
-/** A joined frame; `extra` may set history, recovered, members, ref. */
+/**
+ * A joined frame; `extra` may set history, recovered, members, count, presence, ref. By default
+ * the member list is complete: count is the number of members.
+ */
 export function joinedFrame(room, epoch, lastId, extra = {}) {
-  return { type: "joined", room, epoch, last_id: lastId, members: ["alice"], history: [], ...extra };
+  const members = extra.members ?? ["alice"];
+  return {
+    type: "joined", room, epoch, last_id: lastId, count: members.length, presence: "users", members,
+    history: [], ...extra,
+  };
 }
 
 /** Lets pending promise callbacks run. */
