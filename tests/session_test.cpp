@@ -72,7 +72,15 @@ TEST_CASE_FIXTURE(session_fixture, "a new session greets with welcome, user and 
   REQUIRE(frames.size() == 1);
   CHECK(frames[0]["type"] == "welcome");
   CHECK(frames[0]["user"] == "alice");
-  CHECK(frames[0]["session"].get<std::string>().size() == 16);
+  auto id = frames[0]["session"].get<std::string>();
+  CHECK(id.size() == 16);
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "two sessions get different session ids") {
+  auto a = connect("alice");
+  auto b = connect("alice");
+  CHECK(a.sink->take().at(0)["session"] != b.sink->take().at(0)["session"]);
 }
 
 TEST_CASE_FIXTURE(session_fixture, "a session without a name gets a guest name") {
