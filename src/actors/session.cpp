@@ -204,12 +204,32 @@ void handle(self_ptr self, protocol::who_cmd& cmd, const protocol::ref_t& ref) {
   auto room = member_room(self, cmd.room, ref);
   if (!room)
     return;
-  self->request(*room, self->state.cfg.request_timeout, who_atom::value)
+  // The room writes the "who" frame itself, in order with its presence frames; only errors come back.
+  self->request(*room, self->state.cfg.request_timeout, who_atom::value,
+                caf::actor_cast<caf::actor>(self),
+                who_request{std::move(cmd.after).value_or(std::string{}), cmd.limit, ref})
+    .then([](ok_atom) { /* nop */ }, [self, ref](caf::error& err) { fail(self, err, ref); });
+}
+
+void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref) {
+  auto tracker = registered<presence_actor>(self->system(), presence_atom::value);
+  if (!tracker) {
+    fail(self, error_code::room_unavailable, "presence is restarting; retry shortly", ref);
+    return;
+  }
+  self->request(tracker, self->state.cfg.request_timeout, status_atom::value, std::move(cmd.users))
     .then(
-      [self, name = cmd.room, ref](std::vector<std::string>& members) {
-        reply(self, protocol::who_event{name, std::move(members), ref});
+      [self, ref](std::vector<protocol::user_status>& users) {
+        reply(self, protocol::status_event{std::move(users), ref});
       },
-      [self, ref](caf::error& err) { fail(self, err, ref); });
+      [self, ref](caf::error& err) {
+        // A dead or restarting tracker: the same code as for a restarting room, so clients retry.
+        auto code = to_protocol_error(err);
+        if (code == error_code::room_unavailable)
+          fail(self, code, "presence is restarting; retry shortly", ref);
+        else
+          fail(self, err, ref);
+      });
 }
 
 void handle(self_ptr self, protocol::typing_cmd& cmd, const protocol::ref_t& ref) {
