@@ -52,6 +52,7 @@ protocol::codec_limits make_codec_limits(const settings& s) {
   limits.max_text_bytes = s.protocol.max_text_bytes;
   limits.max_depth = s.protocol.max_json_depth;
   limits.max_history_page = s.protocol.max_history_page;
+  limits.page_size = s.presence.page_size;
   return limits;
 }
 
@@ -94,17 +95,16 @@ int run(app_config& cfg) {
                                     nullptr, true});
   spdlog::info("messages are stored in {}", s.store.path);
 
-  auto presence_mem = std::make_shared<presence_memory>();
-  auto grace = s.presence.grace;
+  auto presence_mem = std::make_shared<presence_memory>(s.presence.grace);
   start_child(self, sup, child_spec{"presence",
-                                    [presence_mem, grace](caf::actor_system& sys) {
+                                    [presence_mem](caf::actor_system& sys) {
                                       return caf::actor_cast<caf::actor>(
-                                        sys.spawn(presence, presence_mem, grace));
+                                        sys.spawn(presence, presence_mem));
                                     },
                                     nullptr, true});
 
   auto directory_mem = std::make_shared<directory_memory>();
-  room_config rooms{s.rooms, s.presence.grace};
+  room_config rooms{s.rooms, s.presence};
   start_child(self, sup, child_spec{"directory",
                                     [directory_mem, sup, rooms](caf::actor_system& sys) {
                                       return caf::actor_cast<caf::actor>(

@@ -27,13 +27,20 @@ inline caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
   return cfg;
 }
 
-/// A frame sink that records what actors push, as parsed JSON.
+/// A frame sink that records what actors push, as parsed JSON. It can play a connection that has
+/// fallen behind: while `refuse_droppable` is on, droppable frames are refused (push answers false)
+/// and not recorded, as past the soft mark of a real outbound queue.
 class recording_sink : public frame_sink {
 public:
   bool push(const frame& payload, frame_priority priority) override {
     std::lock_guard<std::mutex> guard{mtx_};
+    if (refuse_droppable_ && priority == frame_priority::droppable) {
+      ++refused_;
+      return false;
+    }
     frames_.push_back(nlohmann::json::parse(*payload));
     priorities_.push_back(priority);
+    buffers_.push_back(payload);
     return true;
   }
 
@@ -46,6 +53,7 @@ public:
   std::vector<nlohmann::json> take() {
     std::lock_guard<std::mutex> guard{mtx_};
     priorities_.clear();
+    buffers_.clear();
     return std::exchange(frames_, {});
   }
 
@@ -63,6 +71,30 @@ public:
     return priorities_;
   }
 
+  /// The buffers recorded since the last take(), as pushed (to check that a broadcast is shared).
+  std::vector<frame> buffers() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return buffers_;
+  }
+
+  /// How many frames were recorded since the last take().
+  std::size_t size() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return frames_.size();
+  }
+
+  /// Refuses droppable frames from now on (true) or accepts them again (false).
+  void refuse_droppable(bool on) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    refuse_droppable_ = on;
+  }
+
+  /// How many droppable frames were refused so far.
+  std::size_t refused() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return refused_;
+  }
+
   uint16_t close_code() {
     std::lock_guard<std::mutex> guard{mtx_};
     return close_code_;
@@ -72,6 +104,9 @@ private:
   std::mutex mtx_;
   std::vector<nlohmann::json> frames_;
   std::vector<frame_priority> priorities_;
+  std::vector<frame> buffers_;
+  bool refuse_droppable_ = false;
+  std::size_t refused_ = 0;
   uint16_t close_code_ = 0;
 };
 

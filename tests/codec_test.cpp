@@ -68,6 +68,10 @@ chat_message sample_message() {
   return chat_message{"general", 7, "alice", "hello", 1700000000123, "c-1"};
 }
 
+encoded_message encoded(const chat_message& msg) {
+  return std::make_shared<const std::string>(encode(msg));
+}
+
 } // namespace
 
 // -- names -----------------------------------------------------------------------------------------------
@@ -269,6 +273,97 @@ TEST_CASE("leave, who and typing decode their room") {
   CHECK(decode_as<leave_cmd>(R"({"type":"leave","room":"general"})").room == "general");
   CHECK(decode_as<who_cmd>(R"({"type":"who","room":"lobby"})").room == "lobby");
   CHECK(decode_as<typing_cmd>(R"({"type":"typing","room":"dev.ops"})").room == "dev.ops");
+}
+
+TEST_CASE("a who without after or limit asks for the first page of page_size names") {
+  codec_limits limits;
+  limits.page_size = 30;
+  auto cmd = decode_as<who_cmd>(R"({"type":"who","room":"lobby"})", limits);
+  CHECK_FALSE(cmd.after.has_value());
+  CHECK(cmd.limit == 30);
+}
+
+TEST_CASE("a who with after and limit carries both") {
+  auto cmd = decode_as<who_cmd>(R"({"type":"who","room":"lobby","after":"bob","limit":25})");
+  CHECK(cmd.after == std::optional<std::string>{"bob"});
+  CHECK(cmd.limit == 25);
+}
+
+TEST_CASE("a who limit above page_size is capped, not refused") {
+  codec_limits limits;
+  limits.page_size = 100;
+  CHECK(decode_as<who_cmd>(R"({"type":"who","room":"r","limit":101})", limits).limit == 100);
+  CHECK(decode_as<who_cmd>(R"({"type":"who","room":"r","limit":4294967396})", limits).limit == 100);
+}
+
+TEST_CASE("a who limit of zero, or one that is not a non-negative integer, is rejected with bad_field") {
+  for (auto limit : {"0", "-1", "2.5", R"("10")", "null"}) {
+    CAPTURE(limit);
+    auto error = decode_failure(std::string{R"({"type":"who","room":"r","limit":)"} + limit + "}");
+    CHECK(error.code == error_code::bad_field);
+    CHECK(mentions(error, "limit"));
+  }
+}
+
+TEST_CASE("a who whose after breaks the user naming rule is rejected with invalid_name") {
+  for (std::string after : {std::string{R"("")"}, std::string{R"("al ice")"}, std::string{R"("alice!")"},
+                            "\"" + std::string(33, 'x') + "\""}) {
+    CAPTURE(after);
+    auto error = decode_failure(std::string{R"({"type":"who","room":"r","after":)"} + after + "}");
+    CHECK(error.code == error_code::invalid_name);
+    CHECK(mentions(error, "after"));
+  }
+}
+
+TEST_CASE("a who whose after is not a string is rejected with bad_field") {
+  for (auto after : {"7", "null", R"(["bob"])"}) {
+    CAPTURE(after);
+    auto error = decode_failure(std::string{R"({"type":"who","room":"r","after":)"} + after + "}");
+    CHECK(error.code == error_code::bad_field);
+    CHECK(mentions(error, "after"));
+  }
+}
+
+TEST_CASE("a status decodes its user names in the order asked, repeats included") {
+  auto cmd = decode_as<status_cmd>(R"({"type":"status","users":["carol","bob","carol"],"ref":"s1"})");
+  CHECK(cmd.users == std::vector<std::string>{"carol", "bob", "carol"});
+}
+
+TEST_CASE("a status takes up to max_status_users names and refuses one more with bad_field") {
+  codec_limits limits;
+  limits.max_status_users = 3;
+  CHECK(decode_as<status_cmd>(R"({"type":"status","users":["a","b","c"]})", limits).users.size() == 3);
+  auto error = decode_failure(R"({"type":"status","users":["a","b","c","d"]})", limits);
+  CHECK(error.code == error_code::bad_field);
+  CHECK(mentions(error, "users"));
+  auto hundred = json{{"type", "status"}, {"users", std::vector<std::string>(100, "u")}}.dump();
+  CHECK(decode_as<status_cmd>(hundred).users.size() == 100);
+  auto too_many = json{{"type", "status"}, {"users", std::vector<std::string>(101, "u")}}.dump();
+  CHECK(decode_failure(too_many).code == error_code::bad_field);
+}
+
+TEST_CASE("a status with an empty array, a non-array or a non-string name is rejected with bad_field") {
+  for (auto users : {"[]", R"("bob")", "null", "{}", R"(["bob",7])", R"([["bob"]])", R"(["bad name",null])"}) {
+    CAPTURE(users);
+    auto error = decode_failure(std::string{R"({"type":"status","users":)"} + users + "}");
+    CHECK(error.code == error_code::bad_field);
+    CHECK(mentions(error, "users"));
+  }
+}
+
+TEST_CASE("a status without users is rejected with missing_field") {
+  auto error = decode_failure(R"({"type":"status"})");
+  CHECK(error.code == error_code::missing_field);
+  CHECK(mentions(error, "users"));
+}
+
+TEST_CASE("a status naming an invalid user is rejected with invalid_name") {
+  for (auto users : {R"(["bob",""])", R"(["al ice"])", R"(["jörg"])"}) {
+    CAPTURE(users);
+    auto error = decode_failure(std::string{R"({"type":"status","users":)"} + users + "}");
+    CHECK(error.code == error_code::invalid_name);
+    CHECK(mentions(error, "users"));
+  }
 }
 
 TEST_CASE("a ping decodes with no other fields") {
@@ -557,26 +652,41 @@ TEST_CASE("welcome encodes user and session") {
   CHECK(out == json{{"type", "welcome"}, {"user", "alice"}, {"session", "3f2a9c"}});
 }
 
-TEST_CASE("joined encodes epoch, last_id, members and history as message objects") {
+TEST_CASE("joined encodes epoch, last_id, count, presence, the first page and history as message objects") {
   joined_event ev;
   ev.room = "general";
   ev.epoch = 3;
   ev.last_id = 7;
-  ev.members = {"alice", "bob"};
-  ev.history = {sample_message()};
+  ev.presence = presence_summary{5, presence_mode::users, {"alice", "bob"}};
+  ev.history = {encoded(sample_message())};
   auto out = json::parse(encode(ev));
   CHECK(out["type"] == "joined");
   CHECK(out["room"] == "general");
   CHECK(out["epoch"] == 3);
   CHECK(out["last_id"] == 7);
+  CHECK(out["count"] == 5);
+  CHECK(out["presence"] == "users");
   CHECK(out["members"] == json{"alice", "bob"});
   CHECK(out["history"] == json::array({json::parse(encode(sample_message()))}));
   CHECK_FALSE(out.contains("recovered"));
   CHECK_FALSE(out.contains("ref"));
 }
 
+TEST_CASE("joined in counts mode carries the count and no members") {
+  joined_event ev;
+  ev.room = "lobby";
+  ev.presence = presence_summary{1001, presence_mode::counts, {"ignored"}};
+  auto out = json::parse(encode(ev));
+  CHECK(out["count"] == 1001);
+  CHECK(out["presence"] == "counts");
+  CHECK_FALSE(out.contains("members"));
+}
+
 TEST_CASE("joined with no members and no history encodes empty arrays") {
-  auto out = json::parse(encode(joined_event{"r", 1, 0, {}, {}, std::nullopt, std::nullopt}));
+  joined_event ev;
+  ev.room = "r";
+  auto out = json::parse(encode(ev));
+  CHECK(out["count"] == 0);
   CHECK(out["members"] == json::array());
   CHECK(out["history"] == json::array());
 }
@@ -590,7 +700,42 @@ TEST_CASE("joined includes recovered and ref only when they are set") {
   CHECK(out["recovered"] == false);
   CHECK(out["ref"] == "j1");
   ev.recovered = true;
+  ev.ref = "-12";
   CHECK(json::parse(encode(ev))["recovered"] == true);
+  CHECK(json::parse(encode(ev))["ref"] == -12);
+}
+
+TEST_CASE("a joined with spliced history is byte for byte the frame a JSON library dumps for it") {
+  auto first = sample_message();
+  auto second = sample_message();
+  second.id = 8;
+  second.cid.clear();
+  second.text = "quote \" and caf\xC3\xA9 </script>";
+  for (bool with_extras : {false, true}) {
+    CAPTURE(with_extras);
+    joined_event ev;
+    ev.room = "general";
+    ev.epoch = 8804413205;
+    ev.last_id = 8;
+    ev.presence = presence_summary{2, presence_mode::users, {"alice", "bob"}};
+    ev.history = {encoded(first), encoded(second)};
+    nlohmann::ordered_json normal{{"type", "joined"}, {"room", "general"}, {"epoch", 8804413205},
+                                  {"last_id", 8},     {"count", 2},        {"presence", "users"},
+                                  {"members", {"alice", "bob"}}};
+    normal["history"] = nlohmann::ordered_json::array(
+      {nlohmann::ordered_json::parse(encode(first)), nlohmann::ordered_json::parse(encode(second))});
+    if (with_extras) {
+      ev.recovered = true;
+      ev.ref = R"("j2")";
+      normal["recovered"] = true;
+      normal["ref"] = "j2";
+    }
+    CHECK(encode(ev) == normal.dump());
+  }
+  joined_event empty;
+  empty.room = "r";
+  empty.presence.mode = presence_mode::counts;
+  CHECK(encode(empty) == R"({"type":"joined","room":"r","epoch":0,"last_id":0,"count":0,"presence":"counts","history":[]})");
 }
 
 TEST_CASE("a chat message encodes every field, with cid only when non-empty") {
@@ -627,16 +772,41 @@ TEST_CASE("history encodes messages oldest first, more and ref") {
         == json{{"type", "history"}, {"room", "general"}, {"messages", json::array()}, {"more", false}});
 }
 
-TEST_CASE("who encodes members and ref") {
-  CHECK(json::parse(encode(who_event{"general", {"alice", "bob"}, R"("w")"}))
-        == json{{"type", "who"}, {"room", "general"}, {"members", {"alice", "bob"}}, {"ref", "w"}});
-  CHECK_FALSE(json::parse(encode(who_event{"general", {}, std::nullopt})).contains("ref"));
+TEST_CASE("who encodes members, count, more and ref") {
+  CHECK(json::parse(encode(who_event{"general", {"alice", "bob"}, 3, true, R"("w")"}))
+        == json{{"type", "who"}, {"room", "general"}, {"members", {"alice", "bob"}}, {"count", 3},
+                {"more", true}, {"ref", "w"}});
+  auto last = json::parse(encode(who_event{"general", {}, 0, false, std::nullopt}));
+  CHECK(last["members"] == json::array());
+  CHECK(last["more"] == false);
+  CHECK_FALSE(last.contains("ref"));
 }
 
-TEST_CASE("presence encodes online and offline states") {
-  CHECK(json::parse(encode(presence_event{"general", "bob", true}))
-        == json{{"type", "presence"}, {"room", "general"}, {"user", "bob"}, {"state", "online"}});
-  CHECK(json::parse(encode(presence_event{"general", "bob", false}))["state"] == "offline");
+TEST_CASE("a presence_diff in users mode always carries joins and leaves, even empty, and the count") {
+  CHECK(encode(presence_diff_event{"general", presence_mode::users, {"carol"}, {"bob"}, 2})
+        == R"({"type":"presence_diff","room":"general","joins":["carol"],"leaves":["bob"],"count":2})");
+  CHECK(json::parse(encode(presence_diff_event{"general", presence_mode::users, {}, {"bob"}, 1}))
+        == json{{"type", "presence_diff"}, {"room", "general"}, {"joins", json::array()},
+                {"leaves", {"bob"}}, {"count", 1}});
+}
+
+TEST_CASE("a presence_diff in counts mode carries only the count") {
+  CHECK(encode(presence_diff_event{"lobby", presence_mode::counts, {"x"}, {"y"}, 10234})
+        == R"({"type":"presence_diff","room":"lobby","count":10234})");
+}
+
+TEST_CASE("a presence_state carries the presence fields of joined") {
+  CHECK(encode(presence_state_event{"general", {3, presence_mode::users, {"alice", "bob", "carol"}}})
+        == R"({"type":"presence_state","room":"general","count":3,"presence":"users","members":["alice","bob","carol"]})");
+  CHECK(encode(presence_state_event{"lobby", {1001, presence_mode::counts, {}}})
+        == R"({"type":"presence_state","room":"lobby","count":1001,"presence":"counts"})");
+}
+
+TEST_CASE("status encodes one entry per user in the order asked, and the ref") {
+  status_event ev{{{"bob", true, 2}, {"carol", false, 0}, {"dave", true, 0}}, R"("s1")"};
+  CHECK(encode(ev) == R"({"type":"status","users":[{"user":"bob","online":true,"sessions":2},)"
+                      R"({"user":"carol","online":false,"sessions":0},{"user":"dave","online":true,"sessions":0}],"ref":"s1"})");
+  CHECK_FALSE(json::parse(encode(status_event{{{"bob", false, 0}}, std::nullopt})).contains("ref"));
 }
 
 TEST_CASE("typing encodes room and user") {

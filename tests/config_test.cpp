@@ -51,9 +51,13 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.rooms.capacity == defaults.rooms.capacity);
   CHECK(v.rooms.history_size == defaults.rooms.history_size);
   CHECK(v.rooms.history_on_join == defaults.rooms.history_on_join);
+  CHECK(v.rooms.max_replay == defaults.rooms.max_replay);
   CHECK(v.rooms.idle_retire == defaults.rooms.idle_retire);
   CHECK(v.rooms.typing_interval == defaults.rooms.typing_interval);
   CHECK(v.presence.grace == defaults.presence.grace);
+  CHECK(v.presence.diff_interval == defaults.presence.diff_interval);
+  CHECK(v.presence.page_size == defaults.presence.page_size);
+  CHECK(v.presence.user_limit == defaults.presence.user_limit);
   CHECK(v.supervisor.backoff_min == defaults.supervisor.backoff_min);
   CHECK(v.supervisor.backoff_max == defaults.supervisor.backoff_max);
   CHECK(v.supervisor.backoff_factor == defaults.supervisor.backoff_factor);
@@ -70,6 +74,20 @@ TEST_CASE("command-line options override the config file") {
   CHECK(cfg.values.server.port == 9001);
   CHECK(cfg.values.presence.grace == std::chrono::milliseconds(250));
   CHECK(cfg.values.rooms.capacity == 7);
+}
+
+TEST_CASE("presence settings come from the command line, and a zero interval or page is refused") {
+  app_config cfg;
+  REQUIRE_FALSE(parse(cfg, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--presence.diff_interval=250ms",
+                            "--presence.page_size=7", "--presence.user_limit=12"}));
+  CHECK(cfg.values.presence.diff_interval == std::chrono::milliseconds(250));
+  CHECK(cfg.values.presence.page_size == 7);
+  CHECK(cfg.values.presence.user_limit == 12);
+  for (auto bad : {"--presence.diff_interval=0s", "--presence.page_size=0", "--presence.user_limit=0"}) {
+    CAPTURE(bad);
+    app_config refused;
+    CHECK(parse(refused, {"--config=" PARLEY_SOURCE_DIR "/config.ini", bad}));
+  }
 }
 
 TEST_CASE("--port is short for --server.port") {

@@ -24,7 +24,8 @@ struct client {
 
 struct session_fixture : fixture {
   supervisor_actor sup;
-  std::shared_ptr<presence_memory> presence_mem = std::make_shared<presence_memory>();
+  std::shared_ptr<presence_memory> presence_mem = std::make_shared<presence_memory>(caf::timespan{5s});
+  presence_actor tracker;
   session_config cfg;
 
   ~session_fixture() {
@@ -36,7 +37,7 @@ struct session_fixture : fixture {
   session_fixture() {
     spawn_store();
     sup = spawn(supervisor, supervisor_settings{}, uint64_t{1}, [](const std::string&) {});
-    spawn(presence, presence_mem, caf::timespan{5s});
+    tracker = spawn(presence, presence_mem);
     room_config rcfg;
     rcfg.rooms.capacity = 2;
     spawn(directory, std::make_shared<directory_memory>(), sup, rcfg);
@@ -72,7 +73,15 @@ TEST_CASE_FIXTURE(session_fixture, "a new session greets with welcome, user and 
   REQUIRE(frames.size() == 1);
   CHECK(frames[0]["type"] == "welcome");
   CHECK(frames[0]["user"] == "alice");
-  CHECK(frames[0]["session"].get<std::string>().size() == 16);
+  auto id = frames[0]["session"].get<std::string>();
+  CHECK(id.size() == 16);
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "two sessions get different session ids") {
+  auto a = connect("alice");
+  auto b = connect("alice");
+  CHECK(a.sink->take().at(0)["session"] != b.sink->take().at(0)["session"]);
 }
 
 TEST_CASE_FIXTURE(session_fixture, "a session without a name gets a guest name") {
@@ -84,7 +93,8 @@ TEST_CASE_FIXTURE(session_fixture, "a session without a name gets a guest name")
 
 TEST_CASE_FIXTURE(session_fixture, "the session registers its user with the presence tracker") {
   connect("alice");
-  CHECK(presence_mem->sessions.count("alice") == 1);
+  CHECK(presence_mem->session_count.count("alice") == 1);
+  CHECK(presence_mem->sessions.size() == 1);
 }
 
 TEST_CASE_FIXTURE(session_fixture, "join, send and receive through the room, with the ref echoed") {
@@ -142,8 +152,10 @@ TEST_CASE_FIXTURE(session_fixture, "history, who and leave answer with their fra
   REQUIRE(history[0]["messages"].size() == 1);
   CHECK(history[0]["messages"][0]["text"] == "two");
   CHECK(history[0]["more"] == true);
-  send(c, R"({"type":"who","room":"general"})");
-  CHECK(c.sink->take("who").at(0)["members"] == nlohmann::json::array({"alice"}));
+  send(c, R"({"type":"who","room":"general","ref":"w1"})");
+  CHECK(c.sink->take("who").at(0) == nlohmann::json{{"type", "who"}, {"room", "general"},
+                                                    {"members", {"alice"}}, {"count", 1},
+                                                    {"more", false}, {"ref", "w1"}});
   send(c, R"({"type":"leave","room":"general"})");
   auto left = c.sink->take("left");
   REQUIRE(left.size() == 1);
@@ -223,4 +235,71 @@ TEST_CASE_FIXTURE(session_fixture, "crash_room is refused unless fault injection
   c.sink->take();
   send(c, R"({"type":"crash_room","room":"general"})");
   CHECK(c.sink->take("error").at(0)["code"] == "unknown_type");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "who passes after and limit to the room and the room's page comes back") {
+  auto a = connect("alice");
+  auto b = connect("bob");
+  send(a, R"({"type":"join","room":"general"})");
+  send(b, R"({"type":"join","room":"general"})");
+  a.sink->take();
+  send(a, R"({"type":"who","room":"general","limit":1,"ref":1})");
+  auto first = a.sink->take("who").at(0);
+  CHECK(first["members"] == nlohmann::json::array({"alice"}));
+  CHECK(first["count"] == 2);
+  CHECK(first["more"] == true);
+  send(a, R"({"type":"who","room":"general","after":"alice","limit":1,"ref":2})");
+  auto second = a.sink->take("who").at(0);
+  CHECK(second["members"] == nlohmann::json::array({"bob"}));
+  CHECK(second["more"] == false);
+  CHECK(second["ref"] == 2);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "status tells whether users are online on the server and with how many sessions") {
+  auto a = connect("alice");
+  auto b1 = connect("bob");
+  auto b2 = connect("bob");
+  a.sink->take();
+  send(a, R"({"type":"status","users":["bob","carol","alice"],"ref":"s1"})");
+  auto frames = a.sink->take();
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0] == nlohmann::json::parse(
+                       R"({"type":"status","users":[{"user":"bob","online":true,"sessions":2},)"
+                       R"({"user":"carol","online":false,"sessions":0},{"user":"alice","online":true,"sessions":1}],"ref":"s1"})"));
+}
+
+TEST_CASE_FIXTURE(session_fixture, "status shows a user online with no sessions within the grace and offline after it") {
+  auto a = connect("alice");
+  auto b = connect("bob");
+  caf::anon_send(b.handle, disconnect_atom::value);
+  run();
+  a.sink->take();
+  send(a, R"({"type":"status","users":["bob"]})");
+  CHECK(a.sink->take("status").at(0)["users"][0] == nlohmann::json{{"user", "bob"}, {"online", true}, {"sessions", 0}});
+  advance(5s);
+  send(a, R"({"type":"status","users":["bob"]})");
+  CHECK(a.sink->take("status").at(0)["users"][0] == nlohmann::json{{"user", "bob"}, {"online", false}, {"sessions", 0}});
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a bad status command is answered with its decode error") {
+  auto a = connect("alice");
+  a.sink->take();
+  send(a, R"({"type":"status","users":[],"ref":3})");
+  auto error = a.sink->take("error").at(0);
+  CHECK(error["code"] == "bad_field");
+  CHECK(error["ref"] == 3);
+  send(a, R"({"type":"status","users":["no way"]})");
+  CHECK(a.sink->take("error").at(0)["code"] == "invalid_name");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "status while the presence tracker is down answers room_unavailable, which is no abuse") {
+  auto a = connect("alice");
+  caf::anon_send_exit(tracker, caf::exit_reason::kill);
+  run();
+  a.sink->take();
+  send(a, R"({"type":"status","users":["bob"],"ref":"s"})");
+  auto error = a.sink->take("error").at(0);
+  CHECK(error["code"] == "room_unavailable");
+  CHECK(error["ref"] == "s");
+  CHECK(error["message"].get<std::string>().find("presence") != std::string::npos);
 }

@@ -29,16 +29,18 @@ using caf::join_atom;
 using caf::leave_atom;
 using caf::ok_atom;
 using caf::put_atom;
+using caf::tick_atom;
 
 using post_atom = caf::atom_constant<caf::atom("post")>;           ///< a chat message
 using history_atom = caf::atom_constant<caf::atom("history")>;     ///< page older messages
-using who_atom = caf::atom_constant<caf::atom("who")>;             ///< list members
+using who_atom = caf::atom_constant<caf::atom("who")>;             ///< one page of present users
+using status_atom = caf::atom_constant<caf::atom("status")>;       ///< who is online on the server
 using typing_atom = caf::atom_constant<caf::atom("typing")>;       ///< typing indicator
 using inbound_atom = caf::atom_constant<caf::atom("inbound")>;     ///< a decoded client frame
 using disconnect_atom = caf::atom_constant<caf::atom("disconn")>;  ///< the connection is gone
 using moved_atom = caf::atom_constant<caf::atom("moved")>;         ///< a room restarted elsewhere
 using closed_atom = caf::atom_constant<caf::atom("closed")>;       ///< a room failed for good
-using expire_atom = caf::atom_constant<caf::atom("expire")>;       ///< a grace period ended
+using expire_atom = caf::atom_constant<caf::atom("expire")>;       ///< grace periods may have ended
 using retire_atom = caf::atom_constant<caf::atom("retire")>;       ///< an idle room asks to go
 using restart_atom = caf::atom_constant<caf::atom("restart")>;     ///< a backoff delay ended
 using start_atom = caf::atom_constant<caf::atom("start")>;         ///< start a supervised child
@@ -69,6 +71,14 @@ struct join_request {
 struct join_result {
   uint64_t epoch = 0;
   uint64_t last_id = 0;
+};
+
+/// What a session hands a room for a "who" command. The room writes the "who" frame to the
+/// member's own sink, so that it is ordered with the presence_diff frames around it.
+struct who_request {
+  std::string after;   ///< page the names sorted after this one; empty: from the first
+  uint32_t limit = 0;  ///< names at most; 0 or more than page_size: page_size
+  protocol::ref_t ref; ///< echoed on the "who" frame
 };
 
 /// One page of history, oldest first.
@@ -106,23 +116,30 @@ struct child_spec {
 
 // -- actor interfaces --------------------------------------------------------------------------------
 
-/// A chat room: members, monotonic ids, a bounded history ring, capacity and fan-out.
+/// A chat room: members, monotonic ids, a bounded history ring, capacity, fan-out and presence.
 /// Sessions are plain `caf::actor` handles here to break the session <-> room type cycle.
 using room_actor = caf::typed_actor<
-  /// Adds a session as a member; writes "joined" to its sink. Errors: room_full.
+  /// Adds a session as a member and writes "joined" (count and first page of present users,
+  /// history) to its sink; a member joining again just gets "joined" again. Errors: room_full.
   caf::replies_to<join_atom, caf::actor, join_request>::with<join_result>,
-  /// Removes a session; other members see "offline" if it was the user's last session here.
+  /// Removes a session. If it was its user's last one here, the user stops being present at once
+  /// (no grace): a leave in the next presence_diff. Not a member: ok all the same.
   caf::replies_to<leave_atom, caf::actor>::with<ok_atom>,
-  /// Posts a message from a member (text, cid); answers its id. Errors: not_member.
+  /// Posts a message from a member (text, cid); answers its id once stored, after the broadcast.
+  /// Errors: not_member, store_unavailable.
   caf::replies_to<post_atom, caf::actor, std::string, std::string>::with<uint64_t>,
-  /// Pages history: messages with id < before (0: newest), at most limit.
+  /// Pages history: messages with id < before (0: newest), at most limit. Errors: store_unavailable.
   caf::replies_to<history_atom, uint64_t, uint32_t>::with<history_page>,
-  /// Lists the members' user names.
-  caf::replies_to<who_atom>::with<std::vector<std::string>>,
-  /// Relays a typing indicator from a member to the others (coalesced per user).
+  /// Writes one page of present users, in name order, as a "who" frame to the member's sink and
+  /// then answers ok. Errors: not_member.
+  caf::replies_to<who_atom, caf::actor, who_request>::with<ok_atom>,
+  /// Relays a typing indicator from a member to the others (coalesced per user; not in counts mode).
   caf::reacts_to<typing_atom, caf::actor>,
-  /// Internal: a departed user's grace period ended (user, departure token).
-  caf::reacts_to<expire_atom, std::string, uint64_t>,
+  /// Internal: the oldest running grace period may have ended (one timer per room).
+  caf::reacts_to<expire_atom>,
+  /// Internal: the presence interval ended: flush pending changes as one presence_diff, resend
+  /// presence_state to members that missed one.
+  caf::reacts_to<tick_atom>,
   /// Internal: check whether the room has been idle and empty long enough to retire.
   caf::reacts_to<retire_atom>>;
 
@@ -148,16 +165,15 @@ using directory_actor = caf::typed_actor<
   /// The supervisor gave up on a room.
   caf::reacts_to<closed_atom, std::string>>;
 
-/// The presence tracker: user -> live sessions, across all rooms.
+/// The presence tracker: which users are online anywhere on this server, across all rooms.
 using presence_actor = caf::typed_actor<
-  /// Registers a session of a user; the tracker monitors it.
+  /// Registers a session of a user; the tracker monitors it, and its end starts the user's grace.
   caf::reacts_to<put_atom, std::string, caf::actor>,
-  /// Answers whether a user is online (any session, or within the grace period).
-  caf::replies_to<get_atom, std::string>::with<bool>,
-  /// Lists every online user.
-  caf::replies_to<get_atom>::with<std::vector<std::string>>,
-  /// Internal: a user's grace period ended (user, departure token).
-  caf::reacts_to<expire_atom, std::string, uint64_t>>;
+  /// Answers, per user in the order asked, whether they are online (a session, or within the
+  /// grace) and how many sessions they have. Errors: none (a dead tracker: request_receiver_down).
+  caf::replies_to<status_atom, std::vector<std::string>>::with<std::vector<protocol::user_status>>,
+  /// Internal: the oldest running grace period may have ended (one timer for the tracker).
+  caf::reacts_to<expire_atom>>;
 
 /// The message store: the only actor that touches the database. Messages are committed in groups
 /// (one transaction per commit window); an append is answered only once its group is committed.
@@ -196,6 +212,8 @@ using supervisor_actor = caf::typed_actor<
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::inbound)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::join_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::who_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::protocol::user_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::history_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::append_result)

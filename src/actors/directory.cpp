@@ -18,8 +18,8 @@ using self_ptr = directory_actor::stateful_pointer<directory_state>;
 
 /// The child spec of a room: its memory lives in the factory, so every restart adopts it.
 child_spec room_spec(self_ptr self, const std::string& name, const room_snapshot& snapshot) {
-  auto mem = make_room_memory(name, snapshot);
   auto& cfg = self->state.cfg;
+  auto mem = make_room_memory(name, snapshot, cfg.presence.grace);
   child_spec spec;
   // A serial number keeps keys unique: a retired room and its successor are different children.
   spec.key = room_child_key(name) + "#" + std::to_string(++self->state.mem->rooms_started);

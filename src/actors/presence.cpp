@@ -7,83 +7,81 @@
 #include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-
 namespace parley {
 
 namespace {
 
 using self_ptr = presence_actor::stateful_pointer<presence_state>;
 
-void track(self_ptr self, const std::string& user, const caf::actor& session) {
+/// One timer for all grace periods: the oldest one's deadline.
+void schedule_grace(self_ptr self) {
   auto& st = self->state;
-  st.user_of[session.id()] = user;
-  self->monitor(session);
+  if (st.grace_scheduled)
+    return;
+  auto deadline = st.mem->grace.next_deadline();
+  if (!deadline)
+    return;
+  auto now = self->clock().now();
+  st.grace_scheduled = true;
+  self->delayed_send(self, *deadline > now ? *deadline - now : caf::timespan{0}, expire_atom::value);
+}
+
+/// Forgets the users whose grace ended (they are offline now) and waits for the next one.
+void expire_due(self_ptr self) {
+  self->state.mem->grace.take_expired(self->clock().now());
+  schedule_grace(self);
 }
 
 } // namespace
 
-presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_memory> mem,
-                                       caf::timespan grace) {
+presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_memory> mem) {
   auto& st = self->state;
   st.mem = std::move(mem);
-  st.grace = grace;
   // A restarted tracker re-monitors everything it knew: sessions that died meanwhile report down
-  // right away, and pending grace periods start over.
-  for (auto& [user, sessions] : st.mem->sessions)
-    for (auto& [id, session] : sessions)
-      track(self, user, session);
-  for (auto& [user, token] : st.mem->departing)
-    self->delayed_send(self, grace, expire_atom::value, user, token);
+  // right away. Grace periods keep their deadlines.
+  for (auto& [id, session] : st.mem->sessions)
+    self->monitor(session.handle);
+  expire_due(self);
   register_as(self, presence_atom::value);
 
   self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    auto i = st.user_of.find(dm.source.id());
-    if (i == st.user_of.end())
+    auto& mem = *self->state.mem;
+    auto i = mem.sessions.find(dm.source.id());
+    if (i == mem.sessions.end())
       return;
-    auto user = std::move(i->second);
-    st.user_of.erase(i);
-    auto s = st.mem->sessions.find(user);
-    if (s == st.mem->sessions.end())
+    auto user = std::move(i->second.user);
+    mem.sessions.erase(i);
+    auto count = mem.session_count.find(user);
+    if (count == mem.session_count.end() || --count->second > 0)
       return;
-    s->second.erase(dm.source.id());
-    if (!s->second.empty())
-      return;
-    st.mem->sessions.erase(s);
-    auto token = st.mem->next_token++;
-    st.mem->departing[user] = token;
-    self->delayed_send(self, st.grace, expire_atom::value, user, token);
+    mem.session_count.erase(count);
+    mem.grace.start(user, self->clock().now());
+    schedule_grace(self);
   });
 
   return {
-    [self](put_atom, const std::string& user, caf::actor& session) {
-      auto& st = self->state;
-      st.mem->departing.erase(user);
-      st.mem->sessions[user].emplace(session.id(), session);
-      track(self, user, session);
-    },
-    [self](get_atom, const std::string& user) {
+    [self](put_atom, std::string& user, caf::actor& session) {
       auto& mem = *self->state.mem;
-      return mem.sessions.count(user) > 0 || mem.departing.count(user) > 0;
+      if (!mem.sessions.emplace(session.id(), tracked_session{user, session}).second)
+        return;  // registered already
+      self->monitor(session);
+      mem.grace.cancel(user);
+      ++mem.session_count[std::move(user)];
     },
-    [self](get_atom) {
+    [self](status_atom, const std::vector<std::string>& users) {
       auto& mem = *self->state.mem;
-      std::vector<std::string> users;
-      for (auto& [user, sessions] : mem.sessions)
-        users.push_back(user);
-      for (auto& [user, token] : mem.departing)
-        users.push_back(user);
-      std::sort(users.begin(), users.end());
-      return users;
+      std::vector<protocol::user_status> result;
+      result.reserve(users.size());
+      for (const auto& user : users) {
+        auto i = mem.session_count.find(user);
+        uint64_t sessions = i == mem.session_count.end() ? 0 : i->second;
+        result.push_back(protocol::user_status{user, sessions > 0 || mem.grace.contains(user), sessions});
+      }
+      return result;
     },
-    [self](expire_atom, const std::string& user, uint64_t token) {
-      auto& departing = self->state.mem->departing;
-      auto i = departing.find(user);
-      if (i != departing.end() && i->second == token)
-        departing.erase(i);
+    [self](expire_atom) {
+      self->state.grace_scheduled = false;
+      expire_due(self);
     },
   };
 }

@@ -1,37 +1,47 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/grace_queue.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
 
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace parley {
 
+/// One live session the tracker watches.
+struct tracked_session {
+  std::string user;
+  caf::actor handle;  ///< kept so that a restarted tracker can monitor it again
+};
+
 /// What the presence tracker must not forget across a restart; owned by its child spec.
 struct presence_memory {
-  /// user -> live sessions (by actor id) and their handles.
-  std::unordered_map<std::string, std::unordered_map<caf::actor_id, caf::actor>> sessions;
-  /// users whose last session ended, online until their grace token expires.
-  std::unordered_map<std::string, uint64_t> departing;
-  uint64_t next_token = 1;
+  explicit presence_memory(caf::timespan grace) : grace(grace) {
+    // nop
+  }
+
+  /// Live sessions by actor id.
+  std::unordered_map<caf::actor_id, tracked_session> sessions;
+  /// user -> how many live sessions the user has (no entry: none).
+  std::unordered_map<std::string, std::size_t> session_count;
+  /// Users whose last session ended, online until their grace ends.
+  grace_queue grace;
 };
 
 struct presence_state {
   static inline const char* name = "presence";
 
   std::shared_ptr<presence_memory> mem;
-  caf::timespan grace;
-  /// session actor id -> user, to clean up on down_msg.
-  std::unordered_map<caf::actor_id, std::string> user_of;
+  bool grace_scheduled = false;  ///< an expire_atom is on its way
 };
 
-/// The presence tracker: a user is online while any session is alive, and for `grace` after the
-/// last one ends, so a quick reconnect never shows as offline. Registers itself as "presence".
+/// The presence tracker: a user is online while any session is alive, and for the grace after the
+/// last one ends, so a quick reconnect never shows as offline. It answers the "status" command.
+/// Registers itself as "presence".
 presence_actor::behavior_type presence(presence_actor::stateful_pointer<presence_state> self,
-                                       std::shared_ptr<presence_memory> mem, caf::timespan grace);
+                                       std::shared_ptr<presence_memory> mem);
 
 } // namespace parley

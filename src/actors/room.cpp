@@ -21,23 +21,15 @@ namespace parley {
 namespace {
 
 using self_ptr = room_actor::stateful_pointer<room_state>;
+using protocol::presence_mode;
 
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-/// Member user names, sorted; users within their grace period still count.
-std::vector<std::string> member_names(const room_state& st) {
-  std::vector<std::string> names;
-  names.reserve(st.user_sessions.size() + st.mem->departing.size());
-  for (auto& [user, count] : st.user_sessions)
-    names.push_back(user);
-  for (auto& [user, token] : st.mem->departing)
-    if (st.user_sessions.count(user) == 0)
-      names.push_back(user);
-  std::sort(names.begin(), names.end());
-  return names;
+frame encode_frame(const protocol::chat_message& msg) {
+  return make_frame(protocol::encode(msg));
 }
 
 /// Sends one encoded frame to every member except `skip` (0: nobody skipped).
@@ -47,13 +39,169 @@ void fan_out(room_state& st, const frame& payload, frame_priority priority, caf:
       member.sink->push(payload, priority);
 }
 
-void announce_presence(room_state& st, const std::string& user, bool online, caf::actor_id skip) {
-  auto payload = make_frame(protocol::encode(protocol::presence_event{st.mem->name, user, online}));
-  fan_out(st, payload, frame_priority::droppable, skip);
+// -- presence ---------------------------------------------------------------------------------------
+
+/// Count, mode and (in users mode) the first page of present users: O(page), whatever the room's size.
+protocol::presence_summary summary(const room_state& st) {
+  const auto& mem = *st.mem;
+  protocol::presence_summary result{mem.present.size(), mem.mode, {}};
+  if (mem.mode == presence_mode::users) {
+    auto n = std::min<std::size_t>(mem.present.size(), st.cfg.presence.page_size);
+    result.members.assign(mem.present.begin(), std::next(mem.present.begin(), static_cast<std::ptrdiff_t>(n)));
+  }
+  return result;
 }
 
-/// Messages to send with "joined": the replay after `since` if it can be complete, else the latest.
-/// `older` holds the part of the replay that the store had and memory no longer has.
+frame encode_state(const room_state& st) {
+  return make_frame(protocol::encode(protocol::presence_state_event{st.mem->name, summary(st)}));
+}
+
+/// Pushes a presence frame to one member; a member whose queue refused it is stale until a
+/// presence_state gets through.
+void push_presence(room_state& st, caf::actor_id id, const room_member& member, const frame& payload) {
+  if (member.sink->push(payload, frame_priority::droppable))
+    st.stale.erase(id);
+  else
+    st.stale.insert(id);
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled)
+    return;
+  st.tick_scheduled = true;
+  self->delayed_send(self, st.cfg.presence.diff_interval, tick_atom::value);
+}
+
+/// A user became present or stopped being present; members learn it at the next tick.
+void record(self_ptr self, const std::string& user, bool present) {
+  auto& st = self->state;
+  if (present)
+    st.mem->present.insert(user);
+  else
+    st.mem->present.erase(user);
+  st.pending[user] = present;
+  schedule_tick(self);
+}
+
+/// The mode the room should be in now. Hysteresis: names stop past user_limit and come back only
+/// at 90 % of it, so a room hovering at the limit does not flip on every join.
+presence_mode wanted_mode(const room_state& st) {
+  auto count = st.mem->present.size();
+  auto limit = st.cfg.presence.user_limit;
+  if (st.mem->mode == presence_mode::users)
+    return count > limit ? presence_mode::counts : presence_mode::users;
+  return count * 10 <= limit * 9 ? presence_mode::users : presence_mode::counts;
+}
+
+protocol::presence_diff_event make_diff(const room_state& st) {
+  protocol::presence_diff_event ev{st.mem->name, st.mem->mode, {}, {}, st.mem->present.size()};
+  if (ev.mode == presence_mode::users) {
+    for (auto& [user, present] : st.pending)
+      (present ? ev.joins : ev.leaves).push_back(user);
+    // Sorted for the reader's sake: O(k log k) in the changes of one interval, not in the room.
+    std::sort(ev.joins.begin(), ev.joins.end());
+    std::sort(ev.leaves.begin(), ev.leaves.end());
+  }
+  return ev;
+}
+
+/// The end of a presence interval: the interval's changes go out as one presence_diff, encoded
+/// once; members that missed a presence frame get presence_state instead, until their queue
+/// takes one. On a mode switch everybody gets one presence_state instead of the diff.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  frame state;  // encoded on first use, at most once per tick
+  auto state_frame = [&]() -> const frame& {
+    if (!state)
+      state = encode_state(st);
+    return state;
+  };
+  if (auto mode = wanted_mode(st); mode != mem.mode) {
+    mem.mode = mode;
+    st.pending.clear();
+    for (auto& [id, member] : mem.members)
+      push_presence(st, id, member, state_frame());
+  } else {
+    std::vector<caf::actor_id> missed;
+    if (!st.pending.empty()) {
+      auto diff = make_frame(protocol::encode(make_diff(st)));
+      st.pending.clear();
+      for (auto& [id, member] : mem.members)
+        if (st.stale.count(id) == 0 && !member.sink->push(diff, frame_priority::droppable))
+          missed.push_back(id);
+    }
+    for (auto i = st.stale.begin(); i != st.stale.end();) {
+      auto m = mem.members.find(*i);
+      if (m == mem.members.end() || m->second.sink->push(state_frame(), frame_priority::droppable))
+        i = st.stale.erase(i);
+      else
+        ++i;
+    }
+    // Their queue refused the diff just now: the state waits for the next tick.
+    st.stale.insert(missed.begin(), missed.end());
+  }
+  if (!st.stale.empty())
+    schedule_tick(self);
+}
+
+/// One timer for the room's grace periods: the oldest one's deadline.
+void schedule_grace(self_ptr self) {
+  auto& st = self->state;
+  if (st.grace_scheduled)
+    return;
+  auto deadline = st.mem->grace.next_deadline();
+  if (!deadline)
+    return;
+  auto now = self->clock().now();
+  st.grace_scheduled = true;
+  self->delayed_send(self, *deadline > now ? *deadline - now : caf::timespan{0}, expire_atom::value);
+}
+
+void schedule_retire_check(self_ptr self) {
+  self->state.empty_since = self->clock().now();
+  self->delayed_send(self, self->state.cfg.rooms.idle_retire, retire_atom::value);
+}
+
+/// Users whose grace ended stop being present.
+void expire_due(self_ptr self) {
+  auto& st = self->state;
+  for (auto& user : st.mem->grace.take_expired(self->clock().now()))
+    record(self, user, false);
+  schedule_grace(self);
+  if (st.mem->members.empty() && st.mem->present.empty())
+    schedule_retire_check(self);
+}
+
+// -- history and recovery ---------------------------------------------------------------------------
+
+/// Where the messages a rejoin with `since` missed can come from.
+enum class replay_from {
+  nothing,  ///< no recovery: no since, another epoch, since ahead of last_id, or too many missed
+  memory,   ///< every missed message is held here
+  store,    ///< the older part of the gap lies below the evicted mark: only the store has it
+};
+
+/// The recovery rule, in one place: a rejoin in the same epoch recovers when at most max_replay
+/// messages came after `since`; they come from memory if `since` is at or above the evicted mark.
+replay_from replay_source(const room_state& st, const join_request& req) {
+  const auto& mem = *st.mem;
+  auto last_id = mem.next_id - 1;
+  if (!req.since || !req.epoch || *req.epoch != mem.epoch || *req.since > last_id
+      || last_id - *req.since > st.cfg.rooms.max_replay)
+    return replay_from::nothing;
+  return *req.since >= mem.evicted_up_to ? replay_from::memory : replay_from::store;
+}
+
+/// True if `older`, read from the store, holds the whole gap from `since` up to the evicted mark.
+bool covers_gap(const room_memory& mem, uint64_t since, const std::vector<protocol::chat_message>& older) {
+  return !older.empty() && older.front().id == since + 1 && older.back().id >= mem.evicted_up_to;
+}
+
+/// "joined": presence (O(page)) and the replay after `since` if it is complete, else the latest
+/// messages. Held messages go in as the frames they were broadcast as; `older` (the store's part of
+/// a replay) is encoded for this one join.
 protocol::joined_event make_joined(const room_state& st, const join_request& req,
                                    const std::vector<protocol::chat_message>& older) {
   const auto& mem = *st.mem;
@@ -61,24 +209,22 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
   ev.room = mem.name;
   ev.epoch = mem.epoch;
   ev.last_id = mem.next_id - 1;
-  ev.members = member_names(st);
+  ev.presence = summary(st);
   ev.ref = req.ref;
   auto take_from = [&](auto first) {
     for (auto i = first; i != mem.history.end(); ++i)
-      ev.history.push_back(*i);
-  };
-  auto after = [&](uint64_t id) {
-    return std::upper_bound(mem.history.begin(), mem.history.end(), id,
-                            [](uint64_t x, const protocol::chat_message& m) { return x < m.id; });
+      ev.history.push_back(i->encoded);
   };
   if (req.since) {
-    bool same_epoch = req.epoch && *req.epoch == mem.epoch;
-    bool in_range = *req.since <= ev.last_id && ev.last_id - *req.since <= st.cfg.rooms.max_replay;
-    bool held = *req.since >= mem.evicted_up_to || !older.empty();
-    ev.recovered = same_epoch && in_range && held;
+    auto from = replay_source(st, req);
+    ev.recovered = from == replay_from::memory
+                   || (from == replay_from::store && covers_gap(mem, *req.since, older));
     if (*ev.recovered) {
-      ev.history = older;
-      take_from(after(older.empty() ? *req.since : older.back().id));
+      for (const auto& msg : older)
+        ev.history.push_back(encode_frame(msg));
+      auto seen = older.empty() ? *req.since : older.back().id;
+      take_from(std::upper_bound(mem.history.begin(), mem.history.end(), seen,
+                                 [](uint64_t x, const held_message& m) { return x < m.msg.id; }));
       return ev;
     }
   }
@@ -87,19 +233,11 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
   return ev;
 }
 
-/// True if a rejoin asks for a replay that starts before memory but that the store can complete.
-bool needs_store_replay(const room_state& st, const join_request& req) {
-  const auto& mem = *st.mem;
-  auto last_id = mem.next_id - 1;
-  return req.since && req.epoch && *req.epoch == mem.epoch && *req.since < mem.evicted_up_to &&
-         last_id - *req.since <= st.cfg.rooms.max_replay;
-}
-
-void remember(room_memory& mem, protocol::chat_message msg, std::size_t capacity) {
-  mem.next_id = std::max(mem.next_id, msg.id + 1);
-  mem.history.push_back(std::move(msg));
+void remember(room_memory& mem, held_message held, std::size_t capacity) {
+  mem.next_id = std::max(mem.next_id, held.msg.id + 1);
+  mem.history.push_back(std::move(held));
   while (mem.history.size() > capacity) {
-    mem.evicted_up_to = mem.history.front().id;
+    mem.evicted_up_to = mem.history.front().msg.id;
     mem.history.pop_front();
   }
 }
@@ -112,13 +250,13 @@ store_actor store_of(self_ptr self) {
   return st.store;
 }
 
-/// Broadcasts a committed message and keeps it in memory.
+/// Broadcasts a committed message and keeps it in memory with the frame it went out as.
 void publish(self_ptr self, protocol::chat_message msg) {
   auto& st = self->state;
-  auto encoded = make_frame(protocol::encode(msg));
+  auto encoded = encode_frame(msg);
   st.last_typing.erase(msg.from);
-  remember(*st.mem, std::move(msg), st.cfg.rooms.history_size);
   fan_out(st, encoded, frame_priority::essential);
+  remember(*st.mem, held_message{std::move(msg), std::move(encoded)}, st.cfg.rooms.history_size);
 }
 
 /// After a crash: messages the store committed for the previous incarnation but whose commit
@@ -137,10 +275,12 @@ void catch_up(self_ptr self) {
             publish(self, std::move(msg));
       },
       [self](const caf::error& err) {
-        spdlog::warn("room {} could not catch up with the store: {}", self->state.mem->name,
+        spdlog::warn("room {} failed to catch up with the store: {}", self->state.mem->name,
                      self->system().render(err));
       });
 }
+
+// -- membership -------------------------------------------------------------------------------------
 
 /// Adds a session as a member (unless it is one) and writes its "joined". Errors: room_full.
 caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const join_request& req,
@@ -152,15 +292,15 @@ caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const
   if (!already && mem.members.size() >= st.cfg.rooms.capacity)
     return make_protocol_error(protocol::error_code::room_full);
   if (!already) {
-    bool was_present = st.user_sessions.count(req.user) > 0 || mem.departing.count(req.user) > 0;
-    mem.departing.erase(req.user);
-    ++st.user_sessions[req.user];
     self->monitor(session);
     mem.members.emplace(id, room_member{session, req.user, req.sink});
-    if (!was_present)
-      announce_presence(st, req.user, true, id);
+    // Back within the grace: nobody saw the user go, so nobody sees them come back.
+    if (st.user_sessions[req.user]++ == 0 && !mem.grace.cancel(req.user))
+      record(self, req.user, true);
   }
-  // Written by the room, not the session, so it precedes every message fanned out after it.
+  // Written by the room, not the session, so it precedes every message fanned out after it. It
+  // carries the whole presence state, so a member that missed a presence frame is up to date again.
+  st.stale.erase(id);
   auto joined = make_joined(st, req, older);
   req.sink->push(make_frame(protocol::encode(joined)), frame_priority::essential);
   return join_result{mem.epoch, mem.next_id - 1};
@@ -173,32 +313,21 @@ void deliver(caf::typed_response_promise<join_result>& promise, caf::expected<jo
     promise.deliver(std::move(result.error()));
 }
 
-void schedule_retire_check(self_ptr self) {
-  self->state.empty_since = self->clock().now();
-  self->delayed_send(self, self->state.cfg.rooms.idle_retire, retire_atom::value);
-}
-
 /// Removes one member session; returns true if that was the user's last session in the room.
-bool drop_member(self_ptr self, caf::actor_id id) {
+bool drop_member(self_ptr self, caf::actor_id id, std::string& user) {
   auto& st = self->state;
   auto i = st.mem->members.find(id);
   if (i == st.mem->members.end())
     return false;
-  auto user = i->second.user;
+  user = std::move(i->second.user);
   st.mem->members.erase(i);
+  st.stale.erase(id);
   bool last = --st.user_sessions[user] == 0;
   if (last)
     st.user_sessions.erase(user);
   if (st.mem->members.empty())
     schedule_retire_check(self);
   return last;
-}
-
-void start_grace(self_ptr self, const std::string& user) {
-  auto& mem = *self->state.mem;
-  auto token = mem.next_token++;
-  mem.departing[user] = token;
-  self->delayed_send(self, self->state.cfg.grace, expire_atom::value, user, token);
 }
 
 /// Adopts the memory of a previous incarnation: re-monitors members and tells everyone our handle.
@@ -209,8 +338,7 @@ void adopt(self_ptr self) {
     ++st.user_sessions[member.user];
     self->monitor(member.session);
   }
-  for (auto& [user, token] : mem.departing)
-    self->delayed_send(self, st.cfg.grace, expire_atom::value, user, token);
+  expire_due(self);
   if (mem.incarnation++ == 0)
     return;
   spdlog::info("room {} restarted with {} members, history and ids kept", mem.name,
@@ -221,16 +349,24 @@ void adopt(self_ptr self) {
                room_actor{self});
   if (auto dir = registered<directory_actor>(self->system(), directory_atom::value))
     self->send(dir, moved_atom::value, mem.name, room_actor{self});
+  // The pending diff died with the previous incarnation: everyone starts over from the state.
+  auto state = encode_state(st);
+  for (auto& [id, member] : mem.members)
+    push_presence(st, id, member, state);
+  if (!st.stale.empty())
+    schedule_tick(self);
 }
 
 } // namespace
 
-std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot) {
-  auto mem = std::make_shared<room_memory>(std::move(name), snapshot.epoch);
+std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot,
+                                              caf::timespan grace) {
+  auto mem = std::make_shared<room_memory>(std::move(name), snapshot.epoch, grace);
   mem->next_id = snapshot.last_id + 1;
   // Older messages stay in the store: recovery from memory must start after them.
   mem->evicted_up_to = snapshot.recent.empty() ? snapshot.last_id : snapshot.recent.front().id - 1;
-  mem->history.assign(snapshot.recent.begin(), snapshot.recent.end());
+  for (const auto& msg : snapshot.recent)
+    mem->history.push_back(held_message{msg, encode_frame(msg)});
   return mem;
 }
 
@@ -242,20 +378,19 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
     schedule_retire_check(self);
 
   self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    auto i = st.mem->members.find(dm.source.id());
-    if (i == st.mem->members.end())
-      return;
-    auto user = i->second.user;
-    if (drop_member(self, dm.source.id()))
-      start_grace(self, user);
+    // A member's connection ended without a leave: the user stays present for the grace.
+    std::string user;
+    if (drop_member(self, dm.source.id(), user)) {
+      self->state.mem->grace.start(user, self->clock().now());
+      schedule_grace(self);
+    }
   });
 
   return {
     [self](join_atom, caf::actor session, join_request& req) -> caf::result<join_result> {
       auto& st = self->state;
       auto store = store_of(self);
-      if (!needs_store_replay(st, req) || !store) {
+      if (replay_source(st, req) != replay_from::store || !store) {
         auto result = admit(self, session, req, {});
         if (!result)
           return std::move(result.error());
@@ -268,12 +403,8 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       self->request(store, caf::infinite, after_atom::value, mem.name, *req.since, count)
         .then(
           [self, session, req, promise](history_page& page) mutable {
-            // Memory may have dropped more meanwhile; a replay with a hole is no recovery.
-            auto& mem = *self->state.mem;
-            bool complete = !page.messages.empty() && page.messages.front().id == *req.since + 1 &&
-                            page.messages.back().id >= mem.evicted_up_to;
-            if (!complete)
-              page.messages.clear();
+            // Memory may have dropped more meanwhile: make_joined checks that the page still
+            // reaches it, since a replay with a hole is no recovery.
             deliver(promise, admit(self, session, req, page.messages));
           },
           [self, session, req, promise](const caf::error&) mutable {
@@ -282,14 +413,11 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       return promise;
     },
     [self](leave_atom, caf::actor session) -> ok_atom {
-      auto& st = self->state;
-      auto i = st.mem->members.find(session.id());
-      if (i == st.mem->members.end())
-        return ok_atom::value;
-      auto user = i->second.user;
+      std::string user;
       self->demonitor(session.address());
-      if (drop_member(self, session.id()))
-        announce_presence(st, user, false, 0);
+      // An explicit leave of the last connection ends presence at once, without grace.
+      if (drop_member(self, session.id(), user))
+        record(self, user, false);
       return ok_atom::value;
     },
     [self](post_atom, caf::actor session, std::string& text,
@@ -313,7 +441,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
               // A retry of something already accepted: only the sender gets the original again.
               auto& members = self->state.mem->members;
               if (auto m = members.find(sender); m != members.end())
-                m->second.sink->push(make_frame(protocol::encode(result.msg)), frame_priority::essential);
+                m->second.sink->push(encode_frame(result.msg), frame_priority::essential);
             } else {
               publish(self, std::move(result.msg));
             }
@@ -332,7 +460,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto end = before == 0
                    ? history.end()
                    : std::lower_bound(history.begin(), history.end(), before,
-                                      [](const protocol::chat_message& m, uint64_t x) { return m.id < x; });
+                                      [](const held_message& m, uint64_t x) { return m.msg.id < x; });
       auto available = static_cast<std::size_t>(end - history.begin());
       if (available < limit && mem.evicted_up_to > 0) {
         // The page reaches past what memory holds: the store has the rest.
@@ -345,14 +473,32 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       page.more = available > count || mem.evicted_up_to > 0;
       page.messages.reserve(count);
       for (auto i = end - static_cast<std::ptrdiff_t>(count); i != end; ++i)
-        page.messages.push_back(*i);
+        page.messages.push_back(i->msg);
       return page;
     },
-    [self](who_atom) { return member_names(self->state); },
+    [self](who_atom, caf::actor session, who_request& req) -> caf::result<ok_atom> {
+      auto& st = self->state;
+      auto& mem = *st.mem;
+      auto i = mem.members.find(session.id());
+      if (i == mem.members.end())
+        return make_protocol_error(protocol::error_code::not_member);
+      std::size_t page_size = st.cfg.presence.page_size;
+      auto limit = req.limit == 0 ? page_size : std::min<std::size_t>(req.limit, page_size);
+      auto from = req.after.empty() ? mem.present.begin() : mem.present.upper_bound(req.after);
+      protocol::who_event ev{mem.name, {}, mem.present.size(), false, std::move(req.ref)};
+      ev.members.reserve(std::min(limit, mem.present.size()));
+      for (; from != mem.present.end() && ev.members.size() < limit; ++from)
+        ev.members.push_back(*from);
+      ev.more = from != mem.present.end();
+      // Into the member's own queue, behind the presence frames it already got.
+      i->second.sink->push(make_frame(protocol::encode(ev)), frame_priority::essential);
+      return ok_atom::value;
+    },
     [self](typing_atom, caf::actor session) {
       auto& st = self->state;
       auto i = st.mem->members.find(session.id());
-      if (i == st.mem->members.end())
+      // A room too large to name its users does not announce who is typing either.
+      if (i == st.mem->members.end() || st.mem->mode == presence_mode::counts)
         return;
       auto now = self->clock().now();
       auto [last, fresh] = st.last_typing.emplace(i->second.user, now);
@@ -364,20 +510,17 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}));
       fan_out(st, payload, frame_priority::droppable, session.id());
     },
-    [self](expire_atom, const std::string& user, uint64_t token) {
-      auto& st = self->state;
-      auto i = st.mem->departing.find(user);
-      if (i == st.mem->departing.end() || i->second != token)
-        return; // the user came back within the grace period
-      st.mem->departing.erase(i);
-      if (st.user_sessions.count(user) == 0)
-        announce_presence(st, user, false, 0);
-      if (st.mem->members.empty() && st.mem->departing.empty())
-        schedule_retire_check(self);
+    [self](expire_atom) {
+      self->state.grace_scheduled = false;
+      expire_due(self);
+    },
+    [self](tick_atom) {
+      self->state.tick_scheduled = false;
+      flush(self);
     },
     [self](retire_atom) {
       auto& st = self->state;
-      if (!st.mem->members.empty() || !st.mem->departing.empty())
+      if (!st.mem->members.empty() || !st.mem->present.empty())
         return;
       if (self->clock().now() - st.empty_since < st.cfg.rooms.idle_retire)
         return; // emptied again later; a newer check is scheduled

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/grace_queue.hpp"
 #include "config/settings.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -8,8 +9,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace parley {
 
@@ -20,12 +23,26 @@ struct room_member {
   frame_sink_ptr sink;
 };
 
+/// A message a room holds in memory: the record, and the very frame it was broadcast as, which
+/// "joined" splices in so that a join never encodes a message again.
+struct held_message {
+  protocol::chat_message msg;
+  frame encoded;
+};
+
+/// What a room reads from the configuration.
+struct room_config {
+  room_settings rooms;
+  presence_settings presence;
+};
+
 /// What a room must not forget when its actor crashes. The supervisor's child spec owns it, and each
-/// new incarnation of the room actor adopts it: members stay members, ids continue, history stays.
-/// The store is the durable record; this is the room's fast copy of its newest part.
+/// new incarnation of the room actor adopts it: members stay members, ids continue, history stays,
+/// and so does who is present. The store is the durable record; this is the room's fast copy of its
+/// newest part.
 struct room_memory {
-  explicit room_memory(std::string room_name, uint64_t room_epoch)
-    : name(std::move(room_name)), epoch(room_epoch) {
+  room_memory(std::string room_name, uint64_t room_epoch, caf::timespan grace)
+    : name(std::move(room_name)), epoch(room_epoch), grace(grace) {
     // nop
   }
 
@@ -33,18 +50,15 @@ struct room_memory {
   uint64_t epoch;                  ///< changes only when history is lost (a new database)
   uint64_t next_id = 1;            ///< one past the highest committed id
   uint64_t evicted_up_to = 0;      ///< highest id not held here; recovery from memory needs since >= it
-  std::deque<protocol::chat_message> history;  ///< the newest history_size messages, oldest first
+  std::deque<held_message> history;  ///< the newest history_size messages, oldest first
   std::unordered_map<caf::actor_id, room_member> members;
-  /// users whose last session died, still shown online until their grace token expires.
-  std::unordered_map<std::string, uint64_t> departing;
-  uint64_t next_token = 1;
+  /// Present users (a member connection, or within their grace), in name order: a join or leave is
+  /// O(log n), and a page of names starts at upper_bound(after).
+  std::set<std::string> present;
+  /// Present users without a connection, until their grace ends.
+  grace_queue grace;
+  protocol::presence_mode mode = protocol::presence_mode::users;
   std::size_t incarnation = 0;     ///< how many actors have run this room
-};
-
-/// What a room reads from the configuration.
-struct room_config {
-  room_settings rooms;
-  caf::timespan grace = std::chrono::seconds(5);
 };
 
 /// Per-incarnation state: things that may be rebuilt after a restart.
@@ -59,10 +73,18 @@ struct room_state {
   /// user -> when their last typing indicator was relayed.
   std::unordered_map<std::string, caf::actor_clock::time_point> last_typing;
   caf::actor_clock::time_point empty_since;
+  /// Presence changes of this interval: user -> present at its end. Flushed as one presence_diff.
+  /// It dies with the actor; a new incarnation sends presence_state to everyone instead.
+  std::unordered_map<std::string, bool> pending;
+  /// Members whose presence frame was dropped: they get presence_state each tick until one is queued.
+  std::unordered_set<caf::actor_id> stale;
+  bool tick_scheduled = false;   ///< a tick_atom is on its way
+  bool grace_scheduled = false;  ///< an expire_atom is on its way
 };
 
-/// A room's memory as loaded from the store: epoch, ids and the newest messages.
-std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot);
+/// A room's memory as loaded from the store: epoch, ids and the newest messages (encoded once here).
+std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot,
+                                              caf::timespan grace);
 
 /// The room actor. `mem` survives restarts; see room_memory.
 room_actor::behavior_type room(room_actor::stateful_pointer<room_state> self,

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 
 namespace parley {
@@ -21,12 +22,17 @@ namespace {
 using self_ptr = session_actor::stateful_pointer<session_state>;
 using protocol::error_code;
 
-std::string random_hex(std::size_t digits) {
+uint64_t random_bits() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
+  return rng();
+}
+
+/// The low `digits` hex digits of `bits`, most significant first.
+std::string hex(uint64_t bits, std::size_t digits) {
+  static constexpr char alphabet[] = "0123456789abcdef";
   std::string out(digits, '0');
-  for (auto& c : out)
-    c = hex[rng() & 0xF];
+  for (auto i = digits; i-- > 0; bits >>= 4)
+    out[i] = alphabet[bits & 0xF];
   return out;
 }
 
@@ -50,12 +56,14 @@ void fail(self_ptr self, error_code code, std::string message, const protocol::r
   if (server_side(code))
     return;
   auto now = self->clock().now();
-  st.recent_errors.push_back(now);
-  while (!st.recent_errors.empty() && now - st.recent_errors.front() > st.cfg.abuse_window)
-    st.recent_errors.pop_front();
-  if (st.recent_errors.size() > st.cfg.abuse_limit) {
-    spdlog::warn("session {} of {} closed for abuse: {} errors within the window", st.session_id,
-                 st.user, st.recent_errors.size());
+  auto& recent = st.recent_errors;
+  recent.erase(recent.begin(), std::find_if(recent.begin(), recent.end(), [&](auto t) {
+                 return now - t <= st.cfg.abuse_window;
+               }));
+  recent.push_back(now);
+  if (recent.size() > st.cfg.abuse_limit) {
+    spdlog::warn("session {} of {} closed for abuse: {} errors within the window",
+                 session_id_text(st.session_id), st.user, recent.size());
     st.closing = true;
     st.sink->close(close_code::abuse, "too many bad frames");
   }
@@ -196,12 +204,32 @@ void handle(self_ptr self, protocol::who_cmd& cmd, const protocol::ref_t& ref) {
   auto room = member_room(self, cmd.room, ref);
   if (!room)
     return;
-  self->request(*room, self->state.cfg.request_timeout, who_atom::value)
+  // The room writes the "who" frame itself, in order with its presence frames; only errors come back.
+  self->request(*room, self->state.cfg.request_timeout, who_atom::value,
+                caf::actor_cast<caf::actor>(self),
+                who_request{std::move(cmd.after).value_or(std::string{}), cmd.limit, ref})
+    .then([](ok_atom) { /* nop */ }, [self, ref](caf::error& err) { fail(self, err, ref); });
+}
+
+void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref) {
+  auto tracker = registered<presence_actor>(self->system(), presence_atom::value);
+  if (!tracker) {
+    fail(self, error_code::room_unavailable, "presence is restarting; retry shortly", ref);
+    return;
+  }
+  self->request(tracker, self->state.cfg.request_timeout, status_atom::value, std::move(cmd.users))
     .then(
-      [self, name = cmd.room, ref](std::vector<std::string>& members) {
-        reply(self, protocol::who_event{name, std::move(members), ref});
+      [self, ref](std::vector<protocol::user_status>& users) {
+        reply(self, protocol::status_event{std::move(users), ref});
       },
-      [self, ref](caf::error& err) { fail(self, err, ref); });
+      [self, ref](caf::error& err) {
+        // A dead or restarting tracker: the same code as for a restarting room, so clients retry.
+        auto code = to_protocol_error(err);
+        if (code == error_code::room_unavailable)
+          fail(self, code, "presence is restarting; retry shortly", ref);
+        else
+          fail(self, err, ref);
+      });
 }
 
 void handle(self_ptr self, protocol::typing_cmd& cmd, const protocol::ref_t& ref) {
@@ -231,18 +259,22 @@ void handle(self_ptr self, protocol::decode_error& err, const protocol::ref_t& r
 } // namespace
 
 std::string guest_name() {
-  return "guest-" + random_hex(4);
+  return "guest-" + hex(random_bits(), 4);
+}
+
+std::string session_id_text(uint64_t id) {
+  return hex(id, 16);
 }
 
 session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::string requested_name,
                                      session_config cfg) {
   auto& st = self->state;
   st.user = requested_name.empty() ? guest_name() : std::move(requested_name);
-  st.session_id = random_hex(16);
+  st.session_id = random_bits();
   st.sink = std::move(sink);
   st.cfg = cfg;
   st.bucket.emplace(cfg.rate_per_second, cfg.rate_burst, self->clock().now());
-  reply(self, protocol::welcome_event{st.user, st.session_id});
+  reply(self, protocol::welcome_event{st.user, session_id_text(st.session_id)});
   if (auto presence = registered<presence_actor>(self->system(), presence_atom::value))
     self->send(presence, put_atom::value, st.user, caf::actor_cast<caf::actor>(self));
 

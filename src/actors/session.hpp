@@ -6,10 +6,10 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace parley {
 
@@ -29,19 +29,25 @@ struct joined_room {
   room_actor handle;
 };
 
+/// One per connection, so every member counts: idle sessions are most of a server's memory. Empty
+/// containers here allocate nothing (std::deque would allocate ~512 bytes at once).
 struct session_state {
   static inline const char* name = "session";
 
-  std::string user;
-  std::string session_id;
+  std::string user;     ///< at most 32 characters; guest names fit the string's inline buffer
+  uint64_t session_id = 0;  ///< shown as 16 hex digits, which would not fit inline
   frame_sink_ptr sink;
   session_config cfg;
   std::optional<token_bucket> bucket;
   std::unordered_map<std::string, joined_room> rooms;
   std::unordered_map<std::string, std::size_t> joining;  ///< room -> pending join requests
-  std::deque<caf::actor_clock::time_point> recent_errors;
+  /// When the errors within the abuse window were sent, oldest first; at most abuse_limit + 1.
+  std::vector<caf::actor_clock::time_point> recent_errors;
   bool closing = false;  ///< closed for abuse: ignore the rest
 };
+
+/// The session id as the client sees it: 16 lowercase hex digits.
+std::string session_id_text(uint64_t id);
 
 /// A generated name for clients that gave none: "guest-" and four hex digits.
 std::string guest_name();

@@ -42,8 +42,11 @@ app_config::app_config() {
     .add(v.rooms.max_replay, "max_replay", "most missed messages a rejoin with since recovers")
     .add(v.rooms.idle_retire, "idle_retire", "retire empty rooms after this")
     .add(v.rooms.typing_interval, "typing_interval", "one typing relay per user per this");
-  opt_group{custom_options_, "presence"}.add(v.presence.grace, "grace",
-                                             "quick reconnects within this stay online");
+  opt_group{custom_options_, "presence"}
+    .add(v.presence.grace, "grace", "quick reconnects within this stay online")
+    .add(v.presence.diff_interval, "diff_interval", "a room's presence changes leave this often")
+    .add(v.presence.page_size, "page_size", "names in joined, presence_state and a who page")
+    .add(v.presence.user_limit, "user_limit", "rooms with more present users send counts");
   opt_group{custom_options_, "supervisor"}
     .add(v.supervisor.backoff_min, "backoff_min", "first restart delay")
     .add(v.supervisor.backoff_max, "backoff_max", "longest restart delay")
@@ -98,6 +101,13 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
   accept_whole_number("connection.rate_burst", values.connection.rate_burst);
   accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
+  // A zero interval would flush (and, while a member is stale, tick) without pause; an empty page
+  // could never page through a room.
+  if (values.presence.diff_interval <= caf::timespan{0})
+    return caf::make_error(caf::pec::illegal_argument, "presence.diff_interval must be positive");
+  if (values.presence.page_size == 0 || values.presence.user_limit == 0)
+    return caf::make_error(caf::pec::illegal_argument,
+                           "presence.page_size and presence.user_limit must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
     return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
   return caf::none;

@@ -59,9 +59,13 @@ struct room_settings {
   caf::timespan typing_interval = std::chrono::seconds(2); ///< relay at most one typing per user per this
 };
 
-/// [presence]
+/// [presence]: who is present in a room, and who is online on the server.
 struct presence_settings {
   caf::timespan grace = std::chrono::seconds(5);  ///< a quick reconnect does not show as offline
+  /// A room's presence changes leave at most this often, all of them in one presence_diff.
+  caf::timespan diff_interval = std::chrono::milliseconds(100);
+  uint32_t page_size = 100;      ///< names in joined, presence_state and one who page
+  std::size_t user_limit = 1000; ///< rooms with more present users send counts instead of names
 };
 
 /// [supervisor]: restart policy for the directory, the rooms and the presence tracker.

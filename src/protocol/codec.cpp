@@ -131,6 +131,8 @@ parse_status parse_bounded(std::string_view text, std::size_t max_depth, json& r
 
 // -- field access ------------------------------------------------------------------------------------
 
+constexpr const char* user_name_rule = "1-32 characters of A-Z, a-z, 0-9, '_', '.' or '-'";
+
 std::string quoted(const char* field) {
   return std::string{"\""} + field + "\"";
 }
@@ -181,6 +183,49 @@ public:
       return std::nullopt;
     }
     return value->get<uint64_t>();
+  }
+
+  /// An optional page size: absent means `fallback`, 0 is a bad_field, and larger values are
+  /// quietly capped to `max` (before narrowing, so that a huge value cannot wrap to a small one).
+  uint32_t page_limit(const char* field, uint32_t fallback, uint32_t max) {
+    const auto limit = optional_uint(field);
+    if (limit == uint64_t{0})
+      fail(error_code::bad_field, "field " + quoted(field) + " must be at least 1");
+    return static_cast<uint32_t>(std::min<uint64_t>(limit.value_or(fallback), max));
+  }
+
+  /// An optional user name; a present one must follow the naming rule.
+  std::optional<std::string> optional_user_name(const char* field) {
+    auto name = optional_string(field);
+    if (name && !is_valid_user_name(*name))
+      fail(error_code::invalid_name, "field " + quoted(field) + " must be a user name: " + user_name_rule);
+    return name;
+  }
+
+  /// A required array of 1 to `max` user names. Its shape is checked before the names, so that an
+  /// array holding a non-string is a bad_field wherever the non-string sits.
+  std::vector<std::string> user_names(const char* field, std::size_t max) {
+    const json* value = find(field);
+    if (value == nullptr) {
+      fail(error_code::missing_field, "missing field " + quoted(field));
+      return {};
+    }
+    const bool strings = value->is_array()
+                         && std::all_of(value->begin(), value->end(),
+                                        [](const json& x) { return x.is_string(); });
+    if (!strings || value->empty() || value->size() > max) {
+      fail(error_code::bad_field, "field " + quoted(field) + " must be an array of 1 to "
+                                    + std::to_string(max) + " user names");
+      return {};
+    }
+    std::vector<std::string> names;
+    names.reserve(value->size());
+    for (const auto& x : *value) {
+      names.push_back(x.get<std::string>());
+      if (!is_valid_user_name(names.back()))
+        fail(error_code::invalid_name, "field " + quoted(field) + " must hold user names: " + user_name_rule);
+    }
+    return names;
   }
 
   /// Records a problem unless an earlier one is already recorded, so that checks on a value that
@@ -251,12 +296,7 @@ command decode_history(field_reader& in) {
   // wrong end of the history instead of the (empty) range it asked for.
   if (cmd.before == uint64_t{0})
     in.fail(error_code::bad_field, "field \"before\" must be at least 1");
-  const auto limit = in.optional_uint("limit");
-  if (limit == uint64_t{0})
-    in.fail(error_code::bad_field, "field \"limit\" must be at least 1");
-  // Capped before narrowing, so that a huge limit cannot wrap around to a small one.
-  const uint64_t wanted = limit.value_or(in.limits().default_history_page);
-  cmd.limit = static_cast<uint32_t>(std::min<uint64_t>(wanted, in.limits().max_history_page));
+  cmd.limit = in.page_limit("limit", in.limits().default_history_page, in.limits().max_history_page);
   return in.finish(std::move(cmd));
 }
 
@@ -265,11 +305,19 @@ command decode_leave(field_reader& in) {
 }
 
 command decode_who(field_reader& in) {
-  return in.finish(who_cmd{in.room()});
+  who_cmd cmd;
+  cmd.room = in.room();
+  cmd.after = in.optional_user_name("after");
+  cmd.limit = in.page_limit("limit", in.limits().page_size, in.limits().page_size);
+  return in.finish(std::move(cmd));
 }
 
 command decode_typing(field_reader& in) {
   return in.finish(typing_cmd{in.room()});
+}
+
+command decode_status(field_reader& in) {
+  return in.finish(status_cmd{in.user_names("users", in.limits().max_status_users)});
 }
 
 command decode_ping(field_reader& in) {
@@ -294,6 +342,7 @@ constexpr command_decoder command_decoders[] = {
   {"leave", decode_leave},
   {"who", decode_who},
   {"typing", decode_typing},
+  {"status", decode_status},
   {"ping", decode_ping},
   {"crash_room", decode_crash_room},
 };
@@ -393,6 +442,18 @@ out_json message_object(const chat_message& msg) {
   return object;
 }
 
+const char* to_string(presence_mode mode) {
+  return mode == presence_mode::counts ? "counts" : "users";
+}
+
+/// The presence fields "joined" and "presence_state" share; names only in users mode.
+void put_presence(out_json& object, const presence_summary& presence) {
+  object["count"] = presence.count;
+  object["presence"] = to_string(presence.mode);
+  if (presence.mode == presence_mode::users)
+    object["members"] = presence.members;
+}
+
 out_json message_array(const std::vector<chat_message>& messages) {
   out_json array = out_json::array();
   for (const auto& msg : messages)
@@ -454,12 +515,36 @@ std::string encode(const welcome_event& ev) {
 }
 
 std::string encode(const joined_event& ev) {
-  out_json object{{"type", "joined"},     {"room", ev.room},       {"epoch", ev.epoch},
-                  {"last_id", ev.last_id}, {"members", ev.members}, {"history", message_array(ev.history)}};
+  // Everything but the history goes through the JSON library; the history is the messages' own
+  // encoded text, joined by commas. The result is byte for byte what dumping the whole object gives.
+  out_json head{{"type", "joined"}, {"room", ev.room}, {"epoch", ev.epoch}, {"last_id", ev.last_id}};
+  put_presence(head, ev.presence);
+  std::string out = dump(head);
+  std::string ref = ev.ref ? dump(ref_value(ev.ref)) : std::string{};
+  std::size_t size = out.size() + 16 + 20 + ref.size() + 8;
+  for (const auto& msg : ev.history)
+    size += msg ? msg->size() + 1 : 0;
+  out.reserve(size);
+  out.pop_back();  // the closing brace: more fields follow
+  out += R"(,"history":[)";
+  bool first = true;
+  for (const auto& msg : ev.history) {
+    if (!msg)
+      continue;
+    if (!first)
+      out += ',';
+    out += *msg;
+    first = false;
+  }
+  out += ']';
   if (ev.recovered)
-    object["recovered"] = *ev.recovered;
-  put_ref(object, ev.ref);
-  return dump(object);
+    out += *ev.recovered ? R"(,"recovered":true)" : R"(,"recovered":false)";
+  if (ev.ref) {
+    out += R"(,"ref":)";
+    out += ref;
+  }
+  out += '}';
+  return out;
 }
 
 std::string encode(const left_event& ev) {
@@ -476,14 +561,35 @@ std::string encode(const history_event& ev) {
 }
 
 std::string encode(const who_event& ev) {
-  out_json object{{"type", "who"}, {"room", ev.room}, {"members", ev.members}};
+  out_json object{{"type", "who"},     {"room", ev.room}, {"members", ev.members},
+                  {"count", ev.count}, {"more", ev.more}};
   put_ref(object, ev.ref);
   return dump(object);
 }
 
-std::string encode(const presence_event& ev) {
-  return dump(out_json{{"type", "presence"}, {"room", ev.room}, {"user", ev.user},
-                       {"state", ev.online ? "online" : "offline"}});
+std::string encode(const presence_diff_event& ev) {
+  out_json object{{"type", "presence_diff"}, {"room", ev.room}};
+  if (ev.mode == presence_mode::users) {
+    object["joins"] = ev.joins;
+    object["leaves"] = ev.leaves;
+  }
+  object["count"] = ev.count;
+  return dump(object);
+}
+
+std::string encode(const presence_state_event& ev) {
+  out_json object{{"type", "presence_state"}, {"room", ev.room}};
+  put_presence(object, ev.presence);
+  return dump(object);
+}
+
+std::string encode(const status_event& ev) {
+  out_json users = out_json::array();
+  for (const auto& entry : ev.users)
+    users.push_back(out_json{{"user", entry.user}, {"online", entry.online}, {"sessions", entry.sessions}});
+  out_json object{{"type", "status"}, {"users", std::move(users)}};
+  put_ref(object, ev.ref);
+  return dump(object);
 }
 
 std::string encode(const typing_event& ev) {

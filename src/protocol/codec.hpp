@@ -20,6 +20,8 @@ struct codec_limits {
   uint32_t default_history_page = 50; ///< "limit" when the client gives none
   std::size_t max_ref_bytes = 64;     ///< longer "ref" values are a bad_field
   std::size_t max_cid_bytes = 64;     ///< longer "cid" values are a bad_field
+  uint32_t page_size = 100;           ///< names in one "who" page: its default and largest "limit"
+  std::size_t max_status_users = 100; ///< names in one "status" command
 };
 
 /// User names: 1-32 characters of [A-Za-z0-9_.-].
@@ -37,11 +39,14 @@ inbound binary_frame_error();
 // -- encoders: one JSON text per event --------------------------------------------------------------
 
 std::string encode(const welcome_event& ev);
+/// Splices the pre-encoded history messages in as they are: a join costs no message encoding.
 std::string encode(const joined_event& ev);
 std::string encode(const left_event& ev);
 std::string encode(const history_event& ev);
 std::string encode(const who_event& ev);
-std::string encode(const presence_event& ev);
+std::string encode(const presence_diff_event& ev);
+std::string encode(const presence_state_event& ev);
+std::string encode(const status_event& ev);
 std::string encode(const typing_event& ev);
 std::string encode(const pong_event& ev);
 std::string encode(const error_event& ev);

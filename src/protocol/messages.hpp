@@ -79,10 +79,17 @@ struct leave_cmd {
 
 struct who_cmd {
   std::string room;
+  std::optional<std::string> after;  ///< page the names sorted after this one; absent: from the first
+  uint32_t limit = 0;                ///< already capped by the codec to the page size
 };
 
 struct typing_cmd {
   std::string room;
+};
+
+/// Whether users are online anywhere on this server.
+struct status_cmd {
+  std::vector<std::string> users;  ///< 1 to max_status_users valid user names, in the order asked
 };
 
 struct ping_cmd {};
@@ -100,8 +107,8 @@ struct decode_error {
 };
 
 using command =
-  std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, ping_cmd,
-               crash_room_cmd, decode_error>;
+  std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, status_cmd,
+               ping_cmd, crash_room_cmd, decode_error>;
 
 /// One decoded inbound frame: the command and the client's correlation reference, if any.
 struct inbound {
@@ -116,13 +123,30 @@ struct welcome_event {
   std::string session;
 };
 
+/// A chat message already encoded as a {"type":"message",...} object, shared read-only: the very
+/// buffer a room broadcast, spliced into "joined" without encoding the message again.
+using encoded_message = std::shared_ptr<const std::string>;
+
+/// Whether a room names its present users or only counts them (see "Presence" in docs/protocol.md).
+enum class presence_mode : uint8_t {
+  users,   ///< frames carry names
+  counts,  ///< more than user_limit present users: frames carry only the count
+};
+
+/// Who is present in a room, as "joined" and "presence_state" carry it.
+struct presence_summary {
+  uint64_t count = 0;                 ///< present users
+  presence_mode mode = presence_mode::users;
+  std::vector<std::string> members;   ///< the first page in name order; not encoded in counts mode
+};
+
 struct joined_event {
   std::string room;
   uint64_t epoch = 0;
   uint64_t last_id = 0;
-  std::vector<std::string> members;
-  std::vector<chat_message> history;
-  std::optional<bool> recovered;  ///< present only when the join carried "since"
+  presence_summary presence;
+  std::vector<encoded_message> history;  ///< encoded message objects, oldest first
+  std::optional<bool> recovered;         ///< present only when the join carried "since"
   ref_t ref;
 };
 
@@ -139,16 +163,40 @@ struct history_event {
   ref_t ref;
 };
 
+/// One page of a room's present users.
 struct who_event {
   std::string room;
-  std::vector<std::string> members;
+  std::vector<std::string> members;  ///< in name order, after the command's "after"
+  uint64_t count = 0;                ///< present users in the room
+  bool more = false;                 ///< names follow the last one
   ref_t ref;
 };
 
-struct presence_event {
+/// Presence changes of one interval. In users mode each changed user is in exactly one list.
+struct presence_diff_event {
   std::string room;
+  presence_mode mode = presence_mode::users;
+  std::vector<std::string> joins;   ///< present at the end of the interval (users mode only)
+  std::vector<std::string> leaves;  ///< not present at its end (users mode only)
+  uint64_t count = 0;
+};
+
+/// Replaces what a client holds about a room's presence.
+struct presence_state_event {
+  std::string room;
+  presence_summary presence;
+};
+
+/// Whether one user is online anywhere on this server.
+struct user_status {
   std::string user;
-  bool online = false;
+  bool online = false;    ///< a connection is open, or the last one closed within the grace
+  uint64_t sessions = 0;  ///< connections open now
+};
+
+struct status_event {
+  std::vector<user_status> users;  ///< in the order asked
+  ref_t ref;
 };
 
 struct typing_event {

@@ -1,4 +1,4 @@
-// End-to-end: chatting, presence and cid deduplication against the real server.
+// End-to-end: chatting, presence joins and leaves, and cid deduplication against the real server.
 
 #include "harness.hpp"
 
@@ -10,11 +10,11 @@ using namespace parley::e2e;
 
 namespace {
 
-/// Matches a presence event about `user` in `room` with this state ("online"/"offline").
-auto presence_of(std::string room, std::string user, std::string state) {
-  return [room, user, state](const json& f) {
-    return f.value("type", "") == "presence" && f.value("room", "") == room
-           && f.value("user", "") == user && f.value("state", "") == state;
+/// Matches a presence_diff in `room` that names `user` in `list` ("joins" or "leaves").
+auto diff_naming(std::string room, std::string list, std::string user) {
+  return [room, list, user](const json& f) {
+    return f.value("type", "") == "presence_diff" && f.value("room", "") == room && f.contains(list)
+           && contains(f[list], user);
   };
 }
 
@@ -64,7 +64,7 @@ TEST_CASE("two users chatting in a room both see the message with the same id, s
   CHECK(at_alice["ts"] == at_bob["ts"]);
 }
 
-TEST_CASE("a member joining shows online to the others and its disconnect shows offline only after "
+TEST_CASE("a member joining shows as a join to the others and its disconnect as a leave only after "
           "the presence grace") {
   constexpr long long grace_ms = 400;
   server_process server{with_grace("400ms")};
@@ -74,19 +74,19 @@ TEST_CASE("a member joining shows online to the others and its disconnect shows 
   alice.join("general");
   bob.connect(server.port(), "bob");
   bob.join("general");
-  alice.next_matching(presence_of("general", "bob", "online"), "bob online in general");
+  alice.next_matching(diff_naming("general", "joins", "bob"), "bob joining general");
 
   bob.close();
   auto closed_at = std::chrono::steady_clock::now();
-  alice.next_matching(presence_of("general", "bob", "offline"), "bob offline in general");
+  alice.next_matching(diff_naming("general", "leaves", "bob"), "bob leaving general");
   auto waited = elapsed_ms(closed_at);
-  INFO("offline arrived " << waited << " ms after bob's close; grace is " << grace_ms << " ms");
+  INFO("the leave arrived " << waited << " ms after bob's close; grace is " << grace_ms << " ms");
   // The server starts its grace timer after it sees the close, so it can never be early.
   CHECK(waited >= grace_ms - 20);
   CHECK(waited < grace_ms + 3000);
 }
 
-TEST_CASE("a reconnect within the presence grace shows no offline") {
+TEST_CASE("a reconnect within the presence grace shows neither a leave nor a second join") {
   constexpr auto grace = 1500ms;
   server_process server{with_grace("1500ms")};
   ws_client alice;
@@ -96,7 +96,7 @@ TEST_CASE("a reconnect within the presence grace shows no offline") {
     ws_client bob;
     bob.connect(server.port(), "bob");
     bob.join("general");
-    alice.next_matching(presence_of("general", "bob", "online"), "bob online in general");
+    alice.next_matching(diff_naming("general", "joins", "bob"), "bob joining general");
     bob.close();
   }
   ws_client bob_again;
@@ -105,23 +105,23 @@ TEST_CASE("a reconnect within the presence grace shows no offline") {
 
   // Watch well past the grace: neither an offline nor a second online for bob may show up.
   auto until = std::chrono::steady_clock::now() + grace + 1000ms;
-  auto is_bob_offline = presence_of("general", "bob", "offline");
-  auto is_bob_online = presence_of("general", "bob", "online");
+  auto is_bob_offline = diff_naming("general", "leaves", "bob");
+  auto is_bob_online = diff_naming("general", "joins", "bob");
   while (std::chrono::steady_clock::now() < until) {
     auto left = std::chrono::duration_cast<millis>(until - std::chrono::steady_clock::now());
     auto frame = alice.try_next(std::max(left, millis{1}));
     if (frame) {
-      CHECK_MESSAGE(!is_bob_offline(*frame), "offline shown despite a reconnect: " << frame->dump());
-      CHECK_MESSAGE(!is_bob_online(*frame), "second online after a reconnect: " << frame->dump());
+      CHECK_MESSAGE(!is_bob_offline(*frame), "leave shown despite a reconnect: " << frame->dump());
+      CHECK_MESSAGE(!is_bob_online(*frame), "second join after a reconnect: " << frame->dump());
     }
   }
 
   // Control: without a reconnect the same server does show offline, so the silence above meant it.
   bob_again.close();
-  alice.next_matching(is_bob_offline, "bob offline after the final close", grace + 3000ms);
+  alice.next_matching(is_bob_offline, "bob leaving after the final close", grace + 3000ms);
 }
 
-TEST_CASE("an explicit leave shows offline at once, without waiting for the grace") {
+TEST_CASE("an explicit leave shows as a leave at the next diff, without waiting for the grace") {
   server_process server{with_grace("5s")};
   ws_client alice;
   ws_client bob;
@@ -129,7 +129,7 @@ TEST_CASE("an explicit leave shows offline at once, without waiting for the grac
   alice.join("general");
   bob.connect(server.port(), "bob");
   bob.join("general");
-  alice.next_matching(presence_of("general", "bob", "online"), "bob online in general");
+  alice.next_matching(diff_naming("general", "joins", "bob"), "bob joining general");
 
   auto left_at = std::chrono::steady_clock::now();
   bob.send_json({{"type", "leave"}, {"room", "general"}, {"ref", "l1"}});
@@ -137,7 +137,7 @@ TEST_CASE("an explicit leave shows offline at once, without waiting for the grac
   CHECK(left.value("room", "") == "general");
   CHECK(left.value("reason", "") == "left");
   CHECK(left.value("ref", "") == "l1");
-  alice.next_matching(presence_of("general", "bob", "offline"), "bob offline in general", 2s);
+  alice.next_matching(diff_naming("general", "leaves", "bob"), "bob leaving general", 2s);
   CHECK(elapsed_ms(left_at) < 2000);
 }
 
