@@ -303,3 +303,53 @@ TEST_CASE_FIXTURE(session_fixture, "status while the presence tracker is down an
   CHECK(error["ref"] == "s");
   CHECK(error["message"].get<std::string>().find("presence") != std::string::npos);
 }
+
+namespace {
+
+/// The state of a running session actor (the test coordinator runs nothing concurrently).
+session_state& state_of(const session_actor& handle) {
+  auto* ptr = caf::actor_cast<caf::abstract_actor*>(handle);
+  return dynamic_cast<session_actor::stateful_base<session_state>&>(*ptr).state;
+}
+
+/// Delivers a join and runs only until it went out to the room: the room has it, and the session
+/// has no answer yet. This is when the client may already hold "joined", which the room writes
+/// before it answers the session.
+void join_until_sent(session_fixture& f, client& c, const std::string& room) {
+  caf::anon_send(c.handle, inbound_atom::value,
+                 protocol::decode(R"({"type":"join","room":")" + room + R"("})", protocol::codec_limits{}));
+  auto& joining = state_of(c.handle).joining;
+  for (int i = 0; i < 100 && !(joining.count(room) && joining.at(room).handle); ++i)
+    f.sched.run_once();
+  REQUIRE(joining.count(room) == 1);
+  REQUIRE(joining.at(room).handle);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(session_fixture, "a send right behind joined is accepted while the join's answer is still on its way") {
+  auto alice = connect("alice");
+  auto bob = connect("bob");
+  send(bob, R"({"type":"join","room":"general"})");
+  join_until_sent(*this, alice, "general");
+  send(alice, R"({"type":"send","room":"general","text":"right away","cid":"c1"})");
+  CHECK(alice.sink->take("error").empty());
+  auto got = bob.sink->take("message");
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["text"] == "right away");
+  CHECK(state_of(alice.handle).rooms.count("general") == 1);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a leave right behind joined ends the membership the late answer would have made") {
+  auto alice = connect("alice");
+  join_until_sent(*this, alice, "general");
+  send(alice, R"({"type":"leave","room":"general","ref":"l1"})");
+  CHECK(alice.sink->take("left").size() == 1);
+  CHECK(state_of(alice.handle).rooms.count("general") == 0);
+  CHECK(state_of(alice.handle).joining.empty());
+  pause();
+  send(alice, R"({"type":"send","room":"general","text":"gone"})");
+  auto errors = alice.sink->take("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["code"] == "not_member");
+}

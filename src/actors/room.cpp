@@ -41,19 +41,23 @@ void fan_out(room_state& st, const frame& payload, frame_priority priority, caf:
 
 // -- presence ---------------------------------------------------------------------------------------
 
-/// Count, mode and (in users mode) the first page of present users: O(page), whatever the room's size.
-protocol::presence_summary summary(const room_state& st) {
+/// Count, mode and (in users mode) at most `names` present users, in name order.
+protocol::presence_summary summary(const room_state& st, std::size_t names) {
   const auto& mem = *st.mem;
   protocol::presence_summary result{mem.present.size(), mem.mode, {}};
   if (mem.mode == presence_mode::users) {
-    auto n = std::min<std::size_t>(mem.present.size(), st.cfg.presence.page_size);
+    auto n = std::min<std::size_t>(mem.present.size(), names);
     result.members.assign(mem.present.begin(), std::next(mem.present.begin(), static_cast<std::ptrdiff_t>(n)));
   }
   return result;
 }
 
+/// presence_state names everyone (users mode holds at most about user_limit names): it is sent
+/// rarely, and a client then needs no `who` round trips, which after a switch back to users mode
+/// would be every member paging the whole list at once.
 frame encode_state(const room_state& st) {
-  return make_frame(protocol::encode(protocol::presence_state_event{st.mem->name, summary(st)}));
+  return make_frame(protocol::encode(
+    protocol::presence_state_event{st.mem->name, summary(st, st.mem->present.size())}));
 }
 
 /// Pushes a presence frame to one member; a member whose queue refused it is stale until a
@@ -209,7 +213,7 @@ protocol::joined_event make_joined(const room_state& st, const join_request& req
   ev.room = mem.name;
   ev.epoch = mem.epoch;
   ev.last_id = mem.next_id - 1;
-  ev.presence = summary(st);
+  ev.presence = summary(st, st.cfg.presence.page_size);  // O(page), whatever the room's size
   ev.ref = req.ref;
   auto take_from = [&](auto first) {
     for (auto i = first; i != mem.history.end(); ++i)

@@ -81,10 +81,15 @@ void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
   fail(self, code, std::move(message), ref);
 }
 
-/// The room handle if this session is a member and the room is up; otherwise reports why not.
+/// The room handle if this session is a member (or its join went out to the room) and the room is
+/// up; otherwise reports why not.
 const room_actor* member_room(self_ptr self, const std::string& room, const protocol::ref_t& ref) {
   auto i = self->state.rooms.find(room);
   if (i == self->state.rooms.end()) {
+    // The room may have written "joined" already while its answer to us is still on its way. If
+    // the join fails after all, the room itself answers not_member.
+    if (auto j = self->state.joining.find(room); j != self->state.joining.end() && j->second.handle)
+      return &j->second.handle;
     fail(self, error_code::not_member, "not a member of " + room, ref);
     return nullptr;
   }
@@ -97,7 +102,7 @@ const room_actor* member_room(self_ptr self, const std::string& room, const prot
 
 void finish_join(self_ptr self, const std::string& room) {
   auto i = self->state.joining.find(room);
-  if (i != self->state.joining.end() && --i->second == 0)
+  if (i != self->state.joining.end() && --i->second.requests == 0)
     self->state.joining.erase(i);
 }
 
@@ -106,12 +111,18 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
 void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::ref_t ref,
               bool retried) {
   auto& st = self->state;
+  if (auto j = st.joining.find(cmd.room); j != st.joining.end())
+    j->second.handle = room;
   join_request req{st.user, st.sink, cmd.since, cmd.epoch, ref};
   self->request(room, st.cfg.request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
                 std::move(req))
     .then(
       [self, room, name = cmd.room](const join_result&) {
+        auto j = self->state.joining.find(name);
+        bool left = j != self->state.joining.end() && j->second.left;
         finish_join(self, name);
+        if (left)
+          return;  // the room handled that leave after this join
         auto& rooms = self->state.rooms;
         if (rooms.count(name) == 0)
           self->monitor(room);
@@ -156,7 +167,9 @@ void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) 
          "at most " + std::to_string(st.cfg.max_rooms) + " rooms per connection", ref);
     return;
   }
-  ++st.joining[cmd.room];
+  auto& pending = st.joining[cmd.room];
+  ++pending.requests;
+  pending.left = false;  // a join after a leave: membership again
   join_room(self, std::move(cmd), ref, false);
 }
 
@@ -188,6 +201,8 @@ void handle(self_ptr self, protocol::leave_cmd& cmd, const protocol::ref_t& ref)
   if (!room)
     return;
   auto handle = *room;
+  if (auto j = self->state.joining.find(cmd.room); j != self->state.joining.end())
+    j->second.left = true;
   self->state.rooms.erase(cmd.room);
   self->demonitor(handle.address());
   self->request(handle, self->state.cfg.request_timeout, leave_atom::value,

@@ -27,6 +27,17 @@ struct session_config {
 /// A room this session has joined. `handle` is invalid while the room restarts.
 struct joined_room {
   room_actor handle;
+  bool left = false;  ///< a leave followed the join: the answer to it makes no membership
+};
+
+/// A room this session asked to join and has no answer from yet.
+struct pending_join {
+  std::size_t requests = 0;  ///< join commands under way for this room
+  /// Set once the directory named the room and the join went out. Commands may go to it from then
+  /// on: the room handles them after the join (one sender's messages keep their order), and the
+  /// client may well send right after its "joined", which the room writes before it answers us.
+  room_actor handle;
+  bool left = false;  ///< a leave followed the join: the answer to it makes no membership
 };
 
 /// One per connection, so every member counts: idle sessions are most of a server's memory. Empty
@@ -40,7 +51,7 @@ struct session_state {
   session_config cfg;
   std::optional<token_bucket> bucket;
   std::unordered_map<std::string, joined_room> rooms;
-  std::unordered_map<std::string, std::size_t> joining;  ///< room -> pending join requests
+  std::unordered_map<std::string, pending_join> joining;  ///< rooms with join requests under way
   /// When the errors within the abuse window were sent, oldest first; at most abuse_limit + 1.
   std::vector<caf::actor_clock::time_point> recent_errors;
   bool closing = false;  ///< closed for abuse: ignore the rest
