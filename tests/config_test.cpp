@@ -56,6 +56,7 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.rooms.typing_interval == defaults.rooms.typing_interval);
   CHECK(v.presence.grace == defaults.presence.grace);
   CHECK(v.presence.diff_interval == defaults.presence.diff_interval);
+  CHECK(v.presence.count_interval == defaults.presence.count_interval);
   CHECK(v.presence.page_size == defaults.presence.page_size);
   CHECK(v.presence.user_limit == defaults.presence.user_limit);
   CHECK(v.supervisor.backoff_min == defaults.supervisor.backoff_min);
@@ -83,7 +84,7 @@ TEST_CASE("presence settings come from the command line, and a zero interval or 
   CHECK(cfg.values.presence.diff_interval == std::chrono::milliseconds(250));
   CHECK(cfg.values.presence.page_size == 7);
   CHECK(cfg.values.presence.user_limit == 12);
-  for (auto bad : {"--presence.diff_interval=0s", "--presence.page_size=0", "--presence.user_limit=0"}) {
+  for (auto bad : {"--presence.diff_interval=0s", "--presence.count_interval=0s", "--presence.page_size=0", "--presence.user_limit=0"}) {
     CAPTURE(bad);
     app_config refused;
     CHECK(parse(refused, {"--config=" PARLEY_SOURCE_DIR "/config.ini", bad}));

@@ -23,6 +23,7 @@ struct member {
 using json = nlohmann::json;
 
 constexpr caf::timespan interval = 100ms;
+constexpr caf::timespan count_interval = 1s;
 
 struct room_fixture : fixture {
   room_config cfg;
@@ -38,6 +39,7 @@ struct room_fixture : fixture {
     cfg.rooms.typing_interval = 2s;
     cfg.presence.grace = 5s;
     cfg.presence.diff_interval = interval;
+    cfg.presence.count_interval = count_interval;
     cfg.presence.page_size = 100;
     cfg.presence.user_limit = 1000;
     store_handle = spawn_store();
@@ -59,6 +61,9 @@ struct room_fixture : fixture {
 
   /// Lets one presence interval pass, so pending changes go out.
   void flush() { advance(interval); }
+
+  /// Lets one counts-mode interval pass.
+  void flush_counts() { advance(count_interval); }
 
   member connect() {
     member m{nullptr, std::make_shared<recording_sink>(), std::make_shared<session_log>()};
@@ -527,13 +532,16 @@ TEST_CASE_FIXTURE(room_fixture, "passing user_limit switches every member to cou
     REQUIRE(frames.size() == 1);
     CHECK(frames[0] == json{{"type", "presence_state"}, {"room", "general"}, {"count", 11}, {"presence", "counts"}});
   }
-  // In counts mode: joined and diffs carry only the count, and typing is not relayed.
+  // In counts mode: joined and diffs carry only the count, at most once per count_interval, and
+  // typing is not relayed.
   m.push_back(join("u11"));
   auto joined = m.back().sink->take("joined").at(0);
   CHECK(joined["presence"] == "counts");
   CHECK(joined["count"] == 12);
   CHECK_FALSE(joined.contains("members"));
   flush();
+  CHECK(m[0].sink->take("presence_diff").empty());
+  flush_counts();
   CHECK(m[0].sink->take("presence_diff").at(0) == json{{"type", "presence_diff"}, {"room", "general"}, {"count", 12}});
   caf::anon_send(room_handle, typing_atom::value, m[1].session);
   run();
@@ -543,7 +551,7 @@ TEST_CASE_FIXTURE(room_fixture, "passing user_limit switches every member to cou
   // Down to 10: still above 90 % of the limit, counts stay.
   leave(m[11]);
   leave(m[10]);
-  flush();
+  flush_counts();
   auto still = m[0].sink->take();
   REQUIRE(still.size() == 1);
   CHECK(still[0] == json{{"type", "presence_diff"}, {"room", "general"}, {"count", 10}});
@@ -552,7 +560,7 @@ TEST_CASE_FIXTURE(room_fixture, "passing user_limit switches every member to cou
   // Down to 9 = 90 %: everybody gets the names again, all of them (more than page_size), so that
   // nobody has to page the list with who.
   leave(m[9]);
-  flush();
+  flush_counts();
   for (int i = 0; i < 9; ++i) {
     auto frames = m[i].sink->take();
     REQUIRE(frames.size() == 1);

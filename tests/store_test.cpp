@@ -108,6 +108,43 @@ TEST_CASE_FIXTURE(store_fixture, "a new room gets a fresh epoch that stays the s
   CHECK(open("other").epoch != first.epoch);
 }
 
+TEST_CASE_FIXTURE(store_fixture, "new rooms opened within the commit window are written together and answered after it") {
+  cfg.commit_window = 5ms;
+  start();
+  auto room_on_disk = [&](const std::string& name) {
+    storage::message_db db{make_db_options(cfg)};
+    return db.find_room(name);
+  };
+  auto h1 = self->request(st, caf::infinite, open_atom::value, std::string{"a"}, uint32_t{10});
+  auto h2 = self->request(st, caf::infinite, open_atom::value, std::string{"b"}, uint32_t{10});
+  auto h3 = self->request(st, caf::infinite, open_atom::value, std::string{"a"}, uint32_t{10});
+  run();
+  // A burst of new rooms costs one commit, not one each: none is written or answered yet.
+  CHECK_FALSE(room_on_disk("a"));
+  CHECK_FALSE(room_on_disk("b"));
+  CHECK(self->mailbox().empty());
+  advance(5ms);
+  auto a = room_on_disk("a");
+  auto b = room_on_disk("b");
+  REQUIRE(a);
+  REQUIRE(b);
+  uint64_t e1 = 0, e2 = 0, e3 = 0;
+  h1.receive([&](room_snapshot& r) { e1 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
+  h2.receive([&](room_snapshot& r) { e2 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
+  h3.receive([&](room_snapshot& r) { e3 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
+  // The answers name the epochs that were written; two opens of one new room get the same one.
+  CHECK(e1 == a->epoch);
+  CHECK(e2 == b->epoch);
+  CHECK(e3 == e1);
+  // The room is usable at once: its first message gets id 1.
+  auto h4 = self->request(st, caf::infinite, append_atom::value, e1, message("alice", "first", "", 1000, "a"));
+  run();
+  advance(5ms);
+  uint64_t id = 0;
+  h4.receive([&](append_result& r) { id = r.msg.id; }, [](caf::error&) { FAIL("append failed"); });
+  CHECK(id == 1);
+}
+
 TEST_CASE_FIXTURE(store_fixture, "appends get consecutive ids and are on disk when answered") {
   start();
   CHECK(append(message("alice", "one")).msg.id == 1);

@@ -74,7 +74,9 @@ void schedule_tick(self_ptr self) {
   if (st.tick_scheduled)
     return;
   st.tick_scheduled = true;
-  self->delayed_send(self, st.cfg.presence.diff_interval, tick_atom::value);
+  auto interval = st.mem->mode == presence_mode::counts ? st.cfg.presence.count_interval
+                                                        : st.cfg.presence.diff_interval;
+  self->delayed_send(self, interval, tick_atom::value);
 }
 
 /// A user became present or stopped being present; members learn it at the next tick.

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <random>
@@ -81,19 +82,25 @@ stored_room& room_entry(self_ptr self, const std::string& name, uint64_t epoch) 
   return st.rooms[name] = stored_room{row->key, row->epoch, row->last_id + 1};
 }
 
-/// Commits everything pending in one transaction, then answers each append.
+/// Commits everything pending in one transaction (new rooms, then messages), then answers each
+/// open and append.
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.pending.empty())
+  if (st.pending.empty() && st.opening.empty())
     return;
   auto group = std::move(st.pending);
   st.pending.clear();
   st.pending_cids.clear();
+  auto opened = std::move(st.opening);
+  st.opening.clear();
+  std::vector<storage::room_row> created;
   try {
     auto& db = database(self);
     db.begin();
     try {
+      for (auto& o : opened)
+        created.push_back(db.create_room(o.name, o.epoch));
       std::map<int64_t, uint64_t> last_ids;
       for (auto& p : group) {
         if (p.duplicate)
@@ -115,16 +122,24 @@ void flush(self_ptr self) {
       st.rooms.erase(p.msg.room);
     for (auto& p : group)
       p.promise.deliver(unavailable());
+    for (auto& o : opened)
+      for (auto& promise : o.promises)
+        promise.deliver(unavailable());
     return;
   }
   report_success(self);
+  for (std::size_t i = 0; i < opened.size(); ++i) {
+    st.rooms[opened[i].name] = stored_room{created[i].key, created[i].epoch, 1};
+    for (auto& promise : opened[i].promises)
+      promise.deliver(room_snapshot{created[i].epoch, 0, {}});
+  }
   for (auto& p : group)
     p.promise.deliver(append_result{std::move(p.msg), p.duplicate});
 }
 
 void schedule_flush(self_ptr self) {
   auto& st = self->state;
-  if (st.pending.size() >= st.cfg.max_batch) {
+  if (st.pending.size() + st.opening.size() >= st.cfg.max_batch) {
     flush(self);
     return;
   }
@@ -167,6 +182,20 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
     report_fault(self, err);
     return unavailable();
   }
+}
+
+/// A room nobody has used yet: created with the next group and answered once that commits.
+caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  auto promise = self->make_response_promise<room_snapshot>();
+  auto same = std::find_if(st.opening.begin(), st.opening.end(),
+                           [&](const pending_open& o) { return o.name == name; });
+  if (same != st.opening.end())
+    same->promises.push_back(promise);
+  else
+    st.opening.push_back(pending_open{name, new_epoch(), {promise}});
+  schedule_flush(self);
+  return promise;
 }
 
 /// Runs a read after committing what is pending, so a reader sees every message acknowledged
@@ -250,6 +279,15 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
 
   return {
     [self](open_atom, const std::string& name, uint32_t count) -> caf::result<room_snapshot> {
+      if (self->state.rooms.count(name) == 0) {
+        try {
+          if (!database(self).find_room(name))
+            return open_new_room(self, name);
+        } catch (const db_error& err) {
+          report_fault(self, err);
+          return unavailable();
+        }
+      }
       return read(self, [&](storage::message_db& db) {
         auto& room = room_entry(self, name, new_epoch());
         auto page = db.before(room.key, name, 0, count);

@@ -31,6 +31,14 @@ struct pending_append {
   caf::typed_response_promise<append_result> promise;
 };
 
+/// A room that open() did not find: its row is written with the next group, so that a burst of new
+/// rooms shares one commit (and one sync to disk) instead of taking one each. Answered after it.
+struct pending_open {
+  std::string name;
+  uint64_t epoch = 0;
+  std::vector<caf::typed_response_promise<room_snapshot>> promises;  ///< every open of it meanwhile
+};
+
 struct store_state {
   static inline const char* name = "store";
 
@@ -38,6 +46,7 @@ struct store_state {
   std::unique_ptr<storage::message_db> db;  ///< null while the database cannot be opened
   std::unordered_map<std::string, stored_room> rooms;
   std::vector<pending_append> pending;
+  std::vector<pending_open> opening;  ///< new rooms waiting for the next group
   /// (room, sender, cid) -> index in `pending`, so a quick retry joins its original's fate.
   std::unordered_map<std::string, std::size_t> pending_cids;
   bool flush_scheduled = false;

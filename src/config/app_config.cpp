@@ -45,6 +45,7 @@ app_config::app_config() {
   opt_group{custom_options_, "presence"}
     .add(v.presence.grace, "grace", "quick reconnects within this stay online")
     .add(v.presence.diff_interval, "diff_interval", "a room's presence changes leave this often")
+    .add(v.presence.count_interval, "count_interval", "a large room's count leaves this often")
     .add(v.presence.page_size, "page_size", "names in joined, presence_state and a who page")
     .add(v.presence.user_limit, "user_limit", "rooms with more present users send counts");
   opt_group{custom_options_, "supervisor"}
@@ -103,8 +104,9 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
   // A zero interval would flush (and, while a member is stale, tick) without pause; an empty page
   // could never page through a room.
-  if (values.presence.diff_interval <= caf::timespan{0})
-    return caf::make_error(caf::pec::illegal_argument, "presence.diff_interval must be positive");
+  if (values.presence.diff_interval <= caf::timespan{0} || values.presence.count_interval <= caf::timespan{0})
+    return caf::make_error(caf::pec::illegal_argument,
+                           "presence.diff_interval and presence.count_interval must be positive");
   if (values.presence.page_size == 0 || values.presence.user_limit == 0)
     return caf::make_error(caf::pec::illegal_argument,
                            "presence.page_size and presence.user_limit must be at least 1");

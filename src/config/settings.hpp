@@ -51,7 +51,7 @@ struct protocol_settings {
 
 /// [rooms]: room actors and the directory.
 struct room_settings {
-  std::size_t capacity = 1000;        ///< members per room
+  std::size_t capacity = 10000;       ///< members (connections) per room
   std::size_t history_size = 500;     ///< messages kept in memory per room
   std::size_t history_on_join = 50;   ///< messages sent with "joined"
   std::size_t max_replay = 1000;      ///< a rejoin with since recovers at most this many messages
@@ -64,6 +64,9 @@ struct presence_settings {
   caf::timespan grace = std::chrono::seconds(5);  ///< a quick reconnect does not show as offline
   /// A room's presence changes leave at most this often, all of them in one presence_diff.
   caf::timespan diff_interval = std::chrono::milliseconds(100);
+  /// In counts mode the count changes constantly and nobody reads it to the millisecond: it leaves
+  /// at most this often, which keeps a large room's presence traffic small.
+  caf::timespan count_interval = std::chrono::seconds(1);
   uint32_t page_size = 100;      ///< names in joined, presence_state and one who page
   std::size_t user_limit = 1000; ///< rooms with more present users send counts instead of names
 };
