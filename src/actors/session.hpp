@@ -8,7 +8,7 @@
 
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 namespace parley {
@@ -50,8 +50,10 @@ struct session_state {
   frame_sink_ptr sink;
   session_config cfg;
   std::optional<token_bucket> bucket;
-  std::unordered_map<std::string, joined_room> rooms;
-  std::unordered_map<std::string, pending_join> joining;  ///< rooms with join requests under way
+  // Ordered maps on purpose: a hash map keeps its bucket array after its last erase, and a few
+  // rooms per connection are found as fast in a tree.
+  std::map<std::string, joined_room> rooms;
+  std::map<std::string, pending_join> joining;  ///< rooms with join requests under way
   /// When the errors within the abuse window were sent, oldest first; at most abuse_limit + 1.
   std::vector<caf::actor_clock::time_point> recent_errors;
   bool closing = false;  ///< closed for abuse: ignore the rest

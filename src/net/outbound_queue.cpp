@@ -1,14 +1,12 @@
 #include "net/outbound_queue.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace parley::net {
 
 namespace {
 
-// A burst of this many items may keep its vector; beyond it an idle queue gives the memory back,
-// because idle connections vastly outnumber busy ones.
-constexpr std::size_t kept_capacity = 64;
 
 bool is_data(const outbound_item& item) {
   return (item.header.bytes[0] & 0x0F) == static_cast<uint8_t>(opcode::text);
@@ -76,7 +74,10 @@ bool outbound_queue::take(std::vector<outbound_item>& batch) {
     busy_ = false;
     return false;
   }
-  batch.swap(pending_);
+  // Moved, not swapped: a swap would leave this queue holding the capacity of the writer's batch
+  // vector, so every idle connection would keep the largest burst of its loop.
+  batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
+               std::make_move_iterator(pending_.end()));
   pending_.clear();
   batch_bytes_ += pending_bytes_;
   pending_bytes_ = 0;
@@ -94,7 +95,8 @@ void outbound_queue::finish() noexcept {
 }
 
 void outbound_queue::shrink() noexcept {
-  if (pending_.empty() && pending_.capacity() > kept_capacity)
+  // Idle connections vastly outnumber busy ones: an idle queue keeps no vector at all.
+  if (pending_.empty() && pending_.capacity() > 0)
     std::vector<outbound_item>{}.swap(pending_);
 }
 
