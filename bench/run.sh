@@ -234,6 +234,8 @@ main() {
   if selected churn; then
     # 50 sessions at a time, each connect/join/send/own echo/close, all in one room.
     bench_on_fresh_server churn-one-room churn_bench --concurrency 50 --rooms 1 --seconds "$churn_seconds" --warmup 2
+    # The same spread over 100 rooms (the load the thread defaults were chosen on as well).
+    bench_on_fresh_server churn-100-rooms churn_bench --concurrency 50 --rooms 100 --seconds "$churn_seconds" --warmup 2
     # Connection setup and teardown: a new room per session, no message.
     bench_on_fresh_server churn-unique-rooms churn_bench --concurrency 50 --unique-rooms --no-send --seconds "$churn_seconds" --warmup 2
   fi
@@ -243,6 +245,10 @@ main() {
     # 10,000 into one room, then 100 joins + 100 leaves per second while one member sends 10/s.
     bench_on_fresh_server storm join_storm_bench --clients "$storm_clients" --timeout "$storm_timeout" \
       --churn-per-second 100 --message-rate 10 --seconds 20
+    # The reference for the line above: the same room and messages without churn, so the difference
+    # is what joins and leaves cost the messages.
+    bench_on_fresh_server storm-still join_storm_bench --clients "$storm_clients" --timeout "$storm_timeout" \
+      --churn-per-second 0 --message-rate 10 --seconds 20
   fi
   if selected fanout; then
     bench_on_fresh_server fanout-sweep fanout_bench --members "$members" --senders 1 --size "$size" --sweep \

@@ -23,6 +23,21 @@ caf::error parse(app_config& cfg, std::vector<std::string> args) {
 
 } // namespace
 
+TEST_CASE("the scheduler defaults to one sharing worker, and config.ini says the same") {
+  app_config built_in;
+  CHECK(caf::get_or(built_in, "scheduler.policy", caf::atom("none")) == caf::atom("sharing"));
+  CHECK(caf::get_or(built_in, "scheduler.max-threads", std::size_t{0}) == 1);
+  app_config from_file;
+  REQUIRE_FALSE(parse(from_file, {"--config=" PARLEY_SOURCE_DIR "/config.ini"}));
+  CHECK(caf::get_or(from_file, "scheduler.policy", caf::atom("none")) == caf::atom("sharing"));
+  CHECK(caf::get_or(from_file, "scheduler.max-threads", std::size_t{0}) == 1);
+  app_config overridden;
+  REQUIRE_FALSE(parse(overridden, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--scheduler.policy=stealing",
+                                   "--scheduler.max-threads=2"}));
+  CHECK(caf::get_or(overridden, "scheduler.policy", caf::atom("none")) == caf::atom("stealing"));
+  CHECK(caf::get_or(overridden, "scheduler.max-threads", std::size_t{0}) == 2);
+}
+
 TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   app_config cfg;
   REQUIRE_FALSE(parse(cfg, {"--config=" PARLEY_SOURCE_DIR "/config.ini"}));

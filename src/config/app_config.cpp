@@ -9,6 +9,10 @@ namespace parley {
 
 app_config::app_config() {
   config_file_path = "config.ini";
+  // CAF's own defaults are work-stealing pollers, one per core. On 2 cores one sharing worker
+  // measured best for fan-out, churn and idle CPU alike (bench/README.md, "Thread defaults").
+  set("scheduler.policy", caf::atom("sharing"));
+  set("scheduler.max-threads", std::size_t{1});
   auto& v = values;
   opt_group{custom_options_, "global"}.add(v.server.port, "port,p", "shortcut for server.port");
   opt_group{custom_options_, "server"}
