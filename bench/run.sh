@@ -2,7 +2,8 @@
 # Builds Parley and the benchmarks (Release, build-bench/), runs them against a local server on a
 # loopback port and prints one summary table against the targets of "Rooms that scale". Each
 # benchmark gets a fresh server so that one run's rooms, history and heap do not distort the next.
-# The whole run takes 6-9 minutes after the build (most of it waiting for the old server).
+# The whole run takes about 4 minutes after the build (about 7 against the old server, whose join storm
+# runs into its 100 s timeout).
 #
 #   bench/run.sh                    # everything
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
