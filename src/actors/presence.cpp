@@ -1,5 +1,6 @@
 #include "actors/presence.hpp"
 
+#include "actors/grace_timer.hpp"
 #include "actors/registry.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -15,15 +16,7 @@ using self_ptr = presence_actor::stateful_pointer<presence_state>;
 
 /// One timer for all grace periods: the oldest one's deadline.
 void schedule_grace(self_ptr self) {
-  auto& st = self->state;
-  if (st.grace_scheduled)
-    return;
-  auto deadline = st.mem->grace.next_deadline();
-  if (!deadline)
-    return;
-  auto now = self->clock().now();
-  st.grace_scheduled = true;
-  self->delayed_send(self, *deadline > now ? *deadline - now : caf::timespan{0}, expire_atom::value);
+  arm_grace_timer(self, self->state.mem->grace, self->state.grace_scheduled);
 }
 
 /// Forgets the users whose grace ended (they are offline now) and waits for the next one.

@@ -1,6 +1,7 @@
 #include "actors/room.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/grace_timer.hpp"
 #include "actors/registry.hpp"
 #include "protocol/codec.hpp"
 
@@ -152,17 +153,9 @@ void flush(self_ptr self) {
     schedule_tick(self);
 }
 
-/// One timer for the room's grace periods: the oldest one's deadline.
+/// One timer for all grace periods: the oldest one's deadline.
 void schedule_grace(self_ptr self) {
-  auto& st = self->state;
-  if (st.grace_scheduled)
-    return;
-  auto deadline = st.mem->grace.next_deadline();
-  if (!deadline)
-    return;
-  auto now = self->clock().now();
-  st.grace_scheduled = true;
-  self->delayed_send(self, *deadline > now ? *deadline - now : caf::timespan{0}, expire_atom::value);
+  arm_grace_timer(self, self->state.mem->grace, self->state.grace_scheduled);
 }
 
 void schedule_retire_check(self_ptr self) {
