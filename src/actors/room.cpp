@@ -70,6 +70,12 @@ void push_presence(room_state& st, caf::actor_id id, const room_member& member, 
     st.stale.insert(id);
 }
 
+/// Every member starts over from `state`: the room switched modes, or restarted.
+void broadcast_state(room_state& st, const frame& state) {
+  for (auto& [id, member] : st.mem->members)
+    push_presence(st, id, member, state);
+}
+
 void schedule_tick(self_ptr self) {
   auto& st = self->state;
   if (st.tick_scheduled)
@@ -128,8 +134,7 @@ void flush(self_ptr self) {
   if (auto mode = wanted_mode(st); mode != mem.mode) {
     mem.mode = mode;
     st.pending.clear();
-    for (auto& [id, member] : mem.members)
-      push_presence(st, id, member, state_frame());
+    broadcast_state(st, state_frame());
   } else {
     std::vector<caf::actor_id> missed;
     if (!st.pending.empty()) {
@@ -349,9 +354,7 @@ void adopt(self_ptr self) {
   if (auto dir = registered<directory_actor>(self->system(), directory_atom::value))
     self->send(dir, moved_atom::value, mem.name, room_actor{self});
   // The pending diff died with the previous incarnation: everyone starts over from the state.
-  auto state = encode_state(st);
-  for (auto& [id, member] : mem.members)
-    push_presence(st, id, member, state);
+  broadcast_state(st, encode_state(st));
   if (!st.stale.empty())
     schedule_tick(self);
 }

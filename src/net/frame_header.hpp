@@ -19,11 +19,6 @@ enum class opcode : uint8_t {
   pong = 0xA,
 };
 
-/// True for close, ping and pong.
-constexpr bool is_control(opcode op) noexcept {
-  return (static_cast<uint8_t>(op) & 0x8) != 0;
-}
-
 /// A complete, final (FIN) frame header held inline: 2, 4 or 10 bytes.
 struct frame_header {
   std::array<uint8_t, 10> bytes{};

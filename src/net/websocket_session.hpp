@@ -56,9 +56,6 @@ public:
   /// The loop's periodic check: keep-alive ping, idle timeout, and the writer's deadlines.
   void check_deadlines(clock_type::time_point now);
 
-  /// Where the connection is in its life.
-  connection_phase phase() const noexcept { return writer_.phase(); }
-
   /// The loop's bookkeeping: this connection's index in its list.
   std::size_t loop_slot = 0;
 
