@@ -49,6 +49,17 @@ public:
     close_code_ = code;
   }
 
+  void inbound_taken() override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++inbound_taken_;
+  }
+
+  /// How often the session said it took an inbound frame.
+  std::size_t inbound_taken_count() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return inbound_taken_;
+  }
+
   /// Takes every frame recorded so far.
   std::vector<nlohmann::json> take() {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -108,6 +119,7 @@ private:
   bool refuse_droppable_ = false;
   std::size_t refused_ = 0;
   uint16_t close_code_ = 0;
+  std::size_t inbound_taken_ = 0;
 };
 
 /// What a fake session actor received from rooms.

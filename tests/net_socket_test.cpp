@@ -56,6 +56,10 @@ struct recorder {
   std::vector<std::string> names;
   std::vector<session_actor> actors;
   int disconnects = 0;
+  /// While set, sessions play an actor that has fallen behind: they record what arrives but do not
+  /// tell the sink they took it (frame_sink::inbound_taken), as if it still sat in the mailbox.
+  bool stalled = false;
+  std::size_t untaken = 0;
 
   template <class Pred>
   bool wait_for(Pred pred, std::chrono::milliseconds timeout = 5s) {
@@ -69,14 +73,19 @@ struct recorder {
   }
 };
 
-session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<recorder> rec) {
+session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<recorder> rec,
+                                      frame_sink_ptr sink) {
   // The recorder travels as a spawn argument, not a capture: CAF 0.17 dereferences a null argument
   // tuple for argument-less function actors, which UBSan reports.
-  auto fun = [](session_actor::pointer self,
-                std::shared_ptr<recorder> rec) -> session_actor::behavior_type {
+  auto fun = [](session_actor::pointer self, std::shared_ptr<recorder> rec,
+                frame_sink_ptr sink) -> session_actor::behavior_type {
     return {
-      [rec](inbound_atom, protocol::inbound in) {
+      [rec, sink](inbound_atom, protocol::inbound in) {
         std::lock_guard<std::mutex> lock{rec->mutex};
+        if (rec->stalled)
+          ++rec->untaken;
+        else
+          sink->inbound_taken();
         rec->inbound.push_back(std::move(in));
         rec->cv.notify_all();
       },
@@ -92,7 +101,7 @@ session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<re
       [](closed_atom, std::string) {},
     };
   };
-  return sys.spawn(fun, std::move(rec));
+  return sys.spawn(fun, std::move(rec), std::move(sink));
 }
 
 /// A server on a free loopback port whose sessions record into `rec`.
@@ -122,7 +131,7 @@ struct fixture {
   void start() {
     srv = std::make_unique<net::server>(
       s, limits, [this](frame_sink_ptr sink, std::string name) -> session_actor {
-        auto a = spawn_recording_session(sys, rec);
+        auto a = spawn_recording_session(sys, rec, sink);
         std::lock_guard<std::mutex> lock{rec->mutex};
         rec->sinks.push_back(std::move(sink));
         rec->names.push_back(std::move(name));
@@ -499,6 +508,57 @@ TEST_CASE("a client that floods pings without reading cannot grow its queue: pon
 }
 
 // -- inbound ----------------------------------------------------------------------------------------
+
+TEST_CASE("a session that falls behind stops its socket being read until it catches up") {
+  fixture f;
+  f.start();
+  {
+    std::lock_guard<std::mutex> lock{f.rec->mutex};
+    f.rec->stalled = true;
+  }
+  ws_client c;
+  REQUIRE_FALSE(c.connect(f.srv->port(), "/ws"));
+  auto sink = f.wait_sink();
+  // 2,000 small frames in one write: all of them reach the server's socket at once.
+  constexpr int frames = 2000;
+  std::string burst;
+  for (int i = 0; i < frames; ++i) {
+    auto text = R"({"type":"send","room":"r","text":")" + std::to_string(i) + R"("})";
+    REQUIRE(text.size() < 126);
+    burst += static_cast<char>(0x81);
+    burst += static_cast<char>(0x80 | text.size());
+    burst.append(4, '\0');  // an all-zero mask leaves the payload as it is
+    burst += text;
+  }
+  beast::error_code ec;
+  asio::write(c.ws.next_layer(), asio::buffer(burst), ec);
+  REQUIRE_FALSE(ec);
+  constexpr auto limit = net::connection_sink::inbound_limit;
+  REQUIRE(f.rec->wait_for([&] { return f.rec->inbound.size() >= limit; }));
+  // The session is behind: nothing more is read, however long it waits.
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard<std::mutex> lock{f.rec->mutex};
+    CHECK(f.rec->inbound.size() == limit);
+  }
+  // It catches up: the connection reads again, and every frame arrives once, in order.
+  {
+    std::lock_guard<std::mutex> lock{f.rec->mutex};
+    f.rec->stalled = false;
+    for (; f.rec->untaken > 0; --f.rec->untaken)
+      sink->inbound_taken();
+  }
+  bool all = f.rec->wait_for([&] { return f.rec->inbound.size() >= frames; });
+  std::lock_guard<std::mutex> lock{f.rec->mutex};
+  REQUIRE_MESSAGE(all, f.rec->inbound.size() << " of " << frames << " frames arrived");
+  REQUIRE(f.rec->inbound.size() == frames);
+  for (int i = 0; i < frames; ++i) {
+    auto* send = std::get_if<protocol::send_cmd>(&f.rec->inbound[i].cmd);
+    REQUIRE(send != nullptr);
+    CHECK(send->text == std::to_string(i));
+  }
+  CHECK(f.rec->disconnects == 0);
+}
 
 TEST_CASE("text frames reach the session decoded, in order") {
   fixture f;

@@ -200,6 +200,16 @@ TEST_CASE_FIXTURE(session_fixture, "frames beyond the token bucket are answered 
   CHECK(c.sink->take("pong").size() == 1);
 }
 
+TEST_CASE_FIXTURE(session_fixture, "the session tells its sink about every inbound frame it takes, refused ones too") {
+  auto c = connect("alice");
+  send(c, R"({"type":"ping"})");
+  send(c, "not json");
+  for (int i = 0; i < 12; ++i)  // past the token bucket: answered with rate_limited
+    send(c, R"({"type":"ping"})");
+  // The network layer counts frames until the session takes them; one missed would stall reading.
+  CHECK(c.sink->inbound_taken_count() == 14);
+}
+
 TEST_CASE_FIXTURE(session_fixture, "errors past the abuse limit close the connection with 4002") {
   auto c = connect("alice");
   for (int i = 0; i < 5; ++i)

@@ -303,6 +303,7 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
   return {
     [self](inbound_atom, protocol::inbound& in) {
       auto& st = self->state;
+      st.sink->inbound_taken();
       if (st.closing)
         return;
       if (!st.bucket->try_take(self->clock().now())) {

@@ -69,6 +69,9 @@ app_config::app_config() {
     .add(v.store.retain_per_room, "retain_per_room", "newest messages kept per room; 0: all")
     .add(v.store.retain_max_age, "retain_max_age", "drop older messages; 0: never")
     .add(v.store.retention_interval, "retention_interval", "how often retention runs");
+  opt_group{custom_options_, "tls"}
+    .add(v.tls.certificate, "certificate", "PEM certificate chain; with key: HTTPS and WSS")
+    .add(v.tls.key, "key", "PEM private key of the certificate");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }

@@ -98,6 +98,14 @@ struct store_settings {
   caf::timespan retention_interval = std::chrono::minutes(5);  ///< how often retention runs
 };
 
+/// [tls]: HTTPS and WSS on the server's port. Both files empty: plain HTTP and WS.
+struct tls_settings {
+  std::string certificate;  ///< PEM certificate chain (server certificate first)
+  std::string key;          ///< PEM private key of that certificate
+
+  bool enabled() const noexcept { return !certificate.empty() || !key.empty(); }
+};
+
 /// [testing]: switches for the end-to-end tests. Never enable in production.
 struct testing_settings {
   bool fault_injection = false;  ///< accept {"type":"crash_room"} to kill a room actor
@@ -112,6 +120,7 @@ struct settings {
   presence_settings presence;
   supervisor_settings supervisor;
   store_settings store;
+  tls_settings tls;
   testing_settings testing;
 };
 

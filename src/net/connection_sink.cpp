@@ -56,7 +56,30 @@ void connection_sink::close_locked(uint16_t code, std::string_view reason) {
     wakes_->wake(owner_);
 }
 
-void connection_sink::attach(std::weak_ptr<websocket_session> owner) {
+void connection_sink::inbound_taken() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (inbound_pending_ > 0)
+    --inbound_pending_;
+  if (inbound_paused_ && inbound_pending_ <= inbound_limit / 2) {
+    inbound_paused_ = false;
+    wakes_->wake(owner_);
+  }
+}
+
+bool connection_sink::count_inbound() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (++inbound_pending_ < inbound_limit)
+    return true;
+  inbound_paused_ = true;
+  return false;
+}
+
+bool connection_sink::inbound_paused() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return inbound_paused_;
+}
+
+void connection_sink::attach(std::weak_ptr<loop_connection> owner) {
   std::lock_guard<std::mutex> guard{mutex_};
   owner_ = std::move(owner);
 }

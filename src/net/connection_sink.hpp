@@ -15,7 +15,7 @@
 
 namespace parley::net {
 
-class websocket_session;
+class loop_connection;
 class wake_list;
 
 /// The payload of a close frame: the code in network byte order and the reason, cut to the 123
@@ -33,11 +33,24 @@ public:
 
   bool push(const frame& payload, frame_priority priority) override;
   void close(uint16_t code, std::string_view reason) override;
+  void inbound_taken() override;
+
+  /// Inbound frames sent to the session actor and not yet taken, past which the connection stops
+  /// reading; it reads again once the actor is down to half of it. This bounds what one client can
+  /// make the server hold, whatever it sends (a decoded frame is at most a few KiB).
+  static constexpr uint32_t inbound_limit = 64;
 
   // -- the connection's side: its loop thread ------------------------------------------------------
 
+  /// Counts one frame sent to the session actor. False when the actor is now too far behind: the
+  /// connection must stop reading until the sink wakes it (flush) with inbound_paused() false.
+  bool count_inbound();
+
+  /// True from a count_inbound() that returned false until the actor has caught up.
+  bool inbound_paused() const;
+
   /// Links the sink to the connection that writes its frames.
-  void attach(std::weak_ptr<websocket_session> owner);
+  void attach(std::weak_ptr<loop_connection> owner);
 
   /// Queues a ping, pong or close frame; true when the caller must flush (nothing else will).
   bool push_control(opcode op, frame payload);
@@ -66,8 +79,10 @@ private:
 
   mutable std::mutex mutex_;
   outbound_queue queue_;
-  std::weak_ptr<websocket_session> owner_;
+  std::weak_ptr<loop_connection> owner_;
   std::shared_ptr<wake_list> wakes_;
+  uint32_t inbound_pending_ = 0;
+  bool inbound_paused_ = false;
 };
 
 using connection_sink_ptr = std::shared_ptr<connection_sink>;

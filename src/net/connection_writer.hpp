@@ -19,6 +19,7 @@
 #include "net/error_filter.hpp"
 #include "net/frame_header.hpp"
 #include "net/io_loop.hpp"
+#include "net/tls_stream.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -84,7 +84,7 @@ bool is_valid_utf8(std::string_view text) noexcept {
 
 std::size_t frame_parser::parse(char* data, std::size_t size, frame_events& events) {
   std::size_t off = 0;
-  while (!done_) {
+  while (!done_ && !paused_) {
     std::size_t avail = size - off;
     if (avail < 2)
       break;

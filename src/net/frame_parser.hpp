@@ -50,9 +50,19 @@ public:
   explicit frame_parser(std::size_t max_message_bytes) : max_message_(max_message_bytes) {}
 
   /// Parses every complete frame in [data, data + size), unmasking in place, and reports it.
-  /// Returns how many bytes were consumed: the rest starts an incomplete frame. After on_close or
-  /// on_failure nothing more is parsed and every call consumes everything.
+  /// Returns how many bytes were consumed: the rest starts an incomplete frame, or follows the
+  /// frame during which pause() was called. After on_close or on_failure nothing more is parsed and
+  /// every call consumes everything.
   std::size_t parse(char* data, std::size_t size, frame_events& events);
+
+  /// Called from an event: parse() returns right after this frame (the reader is over its limit).
+  void pause() noexcept { paused_ = true; }
+
+  /// Lets parse() go on again.
+  void resume() noexcept { paused_ = false; }
+
+  /// True between pause() and resume().
+  bool paused() const noexcept { return paused_; }
 
   /// True once a close frame or a failure was reported.
   bool done() const noexcept { return done_; }
@@ -71,6 +81,7 @@ private:
   std::size_t message_bytes_ = 0;  ///< bytes of the current message so far (text or binary)
   message_kind kind_ = message_kind::none;
   bool done_ = false;
+  bool paused_ = false;
 };
 
 } // namespace parley::net

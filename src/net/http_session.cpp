@@ -1,12 +1,15 @@
 #include "net/http_session.hpp"
 
 #include "net/error_filter.hpp"
+#include "net/tls_context.hpp"
 #include "net/static_files.hpp"
 #include "net/upgrade_policy.hpp"
 #include "net/websocket_handshake.hpp"
 #include "net/websocket_session.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/file_body.hpp>
@@ -55,22 +58,83 @@ http::response<http::string_body> text_response(const Request& req, http::status
 } // namespace
 
 http_session::http_session(asio::ip::tcp::socket&& socket, io_loop& loop, server_context_ptr ctx)
-  : stream_(std::move(socket)), loop_(loop), ctx_(std::move(ctx)) {
-  // nop
+  : stream_(std::in_place_type<beast::tcp_stream>, std::move(socket)),
+    loop_(loop),
+    ctx_(std::move(ctx)) {
+  if (ctx_->tls)
+    tls_ = ctx_->tls->current();
+}
+
+beast::tcp_stream& http_session::tcp() noexcept {
+  return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                    stream_);
 }
 
 void http_session::run() {
-  asio::dispatch(stream_.get_executor(),
-                 beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  auto start = tls_ ? &http_session::detect_tls : &http_session::do_read;
+  asio::dispatch(tcp().get_executor(), beast::bind_front_handler(start, shared_from_this()));
 }
+
+// -- TLS ----------------------------------------------------------------------------------------------
+
+void http_session::detect_tls() {
+  // One deadline covers the TLS handshake and the first request.
+  tcp().expires_after(ctx_->cfg.connection.handshake_timeout);
+  beast::async_detect_ssl(tcp(), buffer_,
+                          beast::bind_front_handler(&http_session::on_detected, shared_from_this()));
+}
+
+void http_session::on_detected(beast::error_code ec, bool is_tls) {
+  if (ec) {
+    if (!is_expected_error(ec))
+      spdlog::debug("http_session failed to detect TLS: {}", ec.message());
+    return do_close();
+  }
+  if (!is_tls)
+    return refuse_plaintext();
+  auto plain = std::move(std::get<beast::tcp_stream>(stream_));
+  auto& tls = stream_.emplace<tls_stream>(std::move(plain), *tls_);
+  // The bytes the detection read are the start of the client's hello.
+  tls.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                      beast::bind_front_handler(&http_session::on_tls_handshake, shared_from_this()));
+}
+
+void http_session::refuse_plaintext() {
+  // A plain HTTP client (or ws://) on the TLS port gets an answer it can read, then the close.
+  static const std::string answer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Server: parley\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 45\r\n"  // the line below
+    "\r\n"
+    "this port speaks TLS: use https:// or wss://\n";
+  tcp().expires_after(ctx_->cfg.connection.write_timeout);
+  asio::async_write(tcp(), asio::buffer(answer),
+                    [self = shared_from_this()](beast::error_code, std::size_t) { self->do_close(); });
+}
+
+void http_session::on_tls_handshake(beast::error_code ec, std::size_t used) {
+  if (ec) {
+    if (!is_expected_error(ec))
+      spdlog::debug("http_session failed the TLS handshake: {}", ec.message());
+    return do_close();
+  }
+  buffer_.consume(used);
+  do_read();
+}
+
+// -- HTTP -----------------------------------------------------------------------------------------------
 
 void http_session::do_read() {
   parser_.emplace();
   parser_->header_limit(header_limit);
   parser_->body_limit(body_limit);
-  stream_.expires_after(ctx_->cfg.connection.handshake_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  tcp().expires_after(ctx_->cfg.connection.handshake_timeout);
+  with_stream([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  });
 }
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
@@ -153,12 +217,14 @@ void http_session::upgrade(request&& req) {
   }
   auto name = query_param(req.target(), "name");
   auto res = std::make_shared<http::response<http::empty_body>>(switching_protocols(req));
-  stream_.expires_after(ctx_->cfg.connection.write_timeout);
-  http::async_write(stream_, *res,
-                    [self = shared_from_this(), res, name = std::move(name)](
-                      beast::error_code ec, std::size_t) mutable {
-                      self->on_upgraded(ec, std::move(name));
-                    });
+  tcp().expires_after(ctx_->cfg.connection.write_timeout);
+  with_stream([&](auto& stream) {
+    http::async_write(stream, *res,
+                      [self = shared_from_this(), res, name = std::move(name)](
+                        beast::error_code ec, std::size_t) mutable {
+                        self->on_upgraded(ec, std::move(name));
+                      });
+  });
 }
 
 void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> requested_name) {
@@ -169,12 +235,19 @@ void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> 
     return;
   }
   // From here on the connection's own deadlines apply (see io_loop's sweep).
-  stream_.expires_never();
+  tcp().expires_never();
   // Whatever the client sent right behind its request is the start of its first frames.
   auto early = buffer_.data();
   std::string_view early_bytes{static_cast<const char*>(early.data()), early.size()};
-  auto ws = std::make_shared<websocket_session>(stream_.release_socket(), loop_, ctx_);
-  ws->start(std::move(requested_name), early_bytes);
+  if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) {
+    auto ws = std::make_shared<websocket_session<asio::ip::tcp::socket>>(plain->release_socket(),
+                                                                          loop_, ctx_);
+    ws->start(std::move(requested_name), early_bytes);
+  } else {
+    auto ws = std::make_shared<websocket_session<tls_stream>>(
+      std::move(std::get<tls_stream>(stream_)), loop_, ctx_, tls_);
+    ws->start(std::move(requested_name), early_bytes);
+  }
 }
 
 template <class Response>
@@ -182,11 +255,13 @@ void http_session::send(Response&& res) {
   using response_type = std::decay_t<Response>;
   auto sp = std::make_shared<response_type>(std::forward<Response>(res));
   bool close = sp->need_eof();
-  stream_.expires_after(ctx_->cfg.connection.write_timeout);
-  http::async_write(stream_, *sp,
-                    [self = shared_from_this(), sp, close](beast::error_code ec, std::size_t n) {
-                      self->on_write(close, ec, n);
-                    });
+  tcp().expires_after(ctx_->cfg.connection.write_timeout);
+  with_stream([&](auto& stream) {
+    http::async_write(stream, *sp,
+                      [self = shared_from_this(), sp, close](beast::error_code ec, std::size_t n) {
+                        self->on_write(close, ec, n);
+                      });
+  });
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
@@ -205,7 +280,7 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
 
 void http_session::do_close() {
   beast::error_code ec;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
 } // namespace parley::net

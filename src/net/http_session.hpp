@@ -1,12 +1,15 @@
 #pragma once
 
 // One HTTP/1.1 connection before (or instead of) a WebSocket upgrade: keep-alive request loop,
-// static files from the web root, /healthz, and the /ws upgrade hand-off.
+// static files from the web root, /healthz, and the /ws upgrade hand-off. With TLS configured it
+// first tells TLS from plaintext, answers plaintext with 400, and runs the TLS handshake.
 
 #include "net/io_loop.hpp"
 #include "net/server_context.hpp"
+#include "net/tls_stream.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -17,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 namespace parley::net {
 
@@ -32,6 +36,17 @@ public:
 private:
   using request = boost::beast::http::request<boost::beast::http::string_body>;
 
+  /// The stream before (and without) TLS, or the TLS stream over it.
+  using stream_variant = std::variant<boost::beast::tcp_stream, tls_stream>;
+
+  boost::beast::tcp_stream& tcp() noexcept;
+  template <class F>
+  void with_stream(F&& f) { std::visit(std::forward<F>(f), stream_); }
+
+  void detect_tls();
+  void on_detected(boost::beast::error_code ec, bool is_tls);
+  void refuse_plaintext();
+  void on_tls_handshake(boost::beast::error_code ec, std::size_t used);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t n);
   void handle(request&& req);
@@ -42,7 +57,8 @@ private:
   void on_write(bool close, boost::beast::error_code ec, std::size_t n);
   void do_close();
 
-  boost::beast::tcp_stream stream_;
+  stream_variant stream_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  ///< set on a TLS port
   io_loop& loop_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

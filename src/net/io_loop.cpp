@@ -1,7 +1,5 @@
 #include "net/io_loop.hpp"
 
-#include "net/websocket_session.hpp"
-
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
@@ -26,7 +24,7 @@ clock_type::duration sweep_interval_for(const loop_deadlines& d) {
 
 // -- wake_list --------------------------------------------------------------------------------------
 
-void wake_list::wake(std::weak_ptr<websocket_session> conn) {
+void wake_list::wake(std::weak_ptr<loop_connection> conn) {
   std::lock_guard<std::mutex> guard{mutex_};
   if (!ctx_)
     return;
@@ -72,13 +70,13 @@ io_loop::~io_loop() {
   stop();
 }
 
-void io_loop::add(websocket_session* conn) {
+void io_loop::add(loop_connection* conn) {
   conn->loop_slot = conns_.size();
   conns_.push_back(conn);
   count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void io_loop::remove(websocket_session* conn) {
+void io_loop::remove(loop_connection* conn) {
   auto slot = conn->loop_slot;
   if (slot >= conns_.size() || conns_[slot] != conn)
     return;
@@ -96,7 +94,7 @@ void io_loop::start() {
 void io_loop::close_all(uint16_t code, std::string reason) {
   asio::post(ctx_, [this, code, reason = std::move(reason)] {
     for (auto* conn : conns_)
-      conn->sink()->close(code, reason);
+      conn->close(code, reason);
   });
 }
 
@@ -105,6 +103,10 @@ void io_loop::stop() {
   ctx_.stop();
   if (thread_.joinable())
     thread_.join();
+  // A released connection may end at once and leave the list: walk a copy.
+  auto left = conns_;
+  for (auto* conn : left)
+    conn->release();
 }
 
 void io_loop::arm_sweep() {

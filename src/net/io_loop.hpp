@@ -11,6 +11,7 @@
 // - one coarse timer that checks every connection's deadlines (keep-alive ping, idle timeout, stuck
 //   write, unanswered close) instead of a timer per connection.
 
+#include "net/loop_connection.hpp"
 #include "net/outbound_queue.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -29,8 +30,6 @@
 
 namespace parley::net {
 
-class websocket_session;
-
 /// Connections of one loop that have frames to write. Shared with every sink of the loop, so that
 /// an actor may still push after the server stopped: once closed, wake-ups are dropped.
 class wake_list : public std::enable_shared_from_this<wake_list> {
@@ -38,7 +37,7 @@ public:
   explicit wake_list(boost::asio::io_context& ctx) : ctx_(&ctx) {}
 
   /// Marks a connection ready to write (any thread). The first mark after a pass posts one pass.
-  void wake(std::weak_ptr<websocket_session> conn);
+  void wake(std::weak_ptr<loop_connection> conn);
 
   /// Drops every later wake-up (the loop is stopping).
   void close();
@@ -47,8 +46,8 @@ private:
   void run_pass();
 
   std::mutex mutex_;
-  std::vector<std::weak_ptr<websocket_session>> woken_;
-  std::vector<std::weak_ptr<websocket_session>> passing_;  // the loop thread's copy
+  std::vector<std::weak_ptr<loop_connection>> woken_;
+  std::vector<std::weak_ptr<loop_connection>> passing_;  // the loop thread's copy
   boost::asio::io_context* ctx_;                           // null once closed
   bool pass_posted_ = false;
 };
@@ -87,10 +86,10 @@ public:
   write_scratch_type& write_scratch() noexcept { return write_scratch_; }
 
   /// Registers a connection for the sweep and for shutdown (loop thread).
-  void add(websocket_session* conn);
+  void add(loop_connection* conn);
 
   /// Forgets a connection (loop thread, from its destructor).
-  void remove(websocket_session* conn);
+  void remove(loop_connection* conn);
 
   /// Connections registered now (any thread).
   std::size_t connections() const noexcept { return count_.load(std::memory_order_relaxed); }
@@ -109,7 +108,7 @@ private:
   void sweep();
 
   loop_deadlines deadlines_;
-  std::vector<websocket_session*> conns_;  // declared before ctx_: outlives the handlers
+  std::vector<loop_connection*> conns_;  // declared before ctx_: outlives the handlers
   std::atomic<std::size_t> count_{0};
   std::vector<char> read_buffer_;
   write_scratch_type write_scratch_;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct server::impl {
     c->cfg = cfg;
     c->limits = limits;
     c->spawn = std::move(spawn);
+    if (cfg.tls.enabled()) {
+      try {
+        c->tls = std::make_shared<tls_credentials>(cfg.tls.certificate, cfg.tls.key);
+      } catch (const std::exception& e) {
+        tls_error = e.what();
+      }
+    }
     ctx = std::move(c);
     loop_deadlines deadlines;
     deadlines.idle_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -47,6 +55,7 @@ struct server::impl {
   }
 
   std::shared_ptr<const server_context> ctx;
+  std::string tls_error;  ///< why the TLS files could not be loaded
   std::vector<std::unique_ptr<io_loop>> loops;
   std::shared_ptr<listener> accept_loop;
   uint16_t port = 0;
@@ -67,6 +76,10 @@ bool server::start() {
   if (d.running)
     return true;
   const auto& srv = d.ctx->cfg.server;
+  if (!d.tls_error.empty()) {
+    spdlog::error("parley cannot serve TLS: {}", d.tls_error);
+    return false;
+  }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(srv.address, ec);
   if (ec) {
@@ -88,7 +101,8 @@ bool server::start() {
   d.running = true;
   for (auto& loop : d.loops)
     loop->start();
-  spdlog::info("parley listening on {}:{}", address.to_string(), d.port);
+  spdlog::info("parley listening on {}:{}{}", address.to_string(), d.port,
+               d.ctx->tls ? " (https and wss only)" : "");
   spdlog::default_logger()->flush();
   std::fflush(stdout);
   return true;
@@ -100,6 +114,20 @@ uint16_t server::port() const noexcept {
 
 std::size_t server::connections() const {
   return impl_->connections();
+}
+
+bool server::reload_tls() {
+  auto& tls = impl_->ctx->tls;
+  if (!tls) {
+    spdlog::info("parley has no TLS certificate to reload ([tls] is not set)");
+    return false;
+  }
+  if (auto error = tls->reload()) {
+    spdlog::error("parley keeps its TLS certificate: {}", *error);
+    return false;
+  }
+  spdlog::info("parley reloaded its TLS certificate and key; new connections use them");
+  return true;
 }
 
 void server::stop() {
@@ -127,13 +155,21 @@ int run_server(const settings& cfg, const protocol::codec_limits& limits, sessio
   // Installed before the listener starts, so that a signal arriving during startup is caught
   // instead of killing the process; a dedicated io_context keeps this thread the only waiter.
   asio::io_context signals_ioc{1};
-  asio::signal_set signals{signals_ioc, SIGINT, SIGTERM};
+  asio::signal_set signals{signals_ioc, SIGINT, SIGTERM, SIGHUP};
   if (!srv.start())
     return 1;
-  signals.async_wait([](const boost::system::error_code& ec, int sig) {
-    if (!ec)
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+    [&](const boost::system::error_code& ec, int sig) {
+      if (ec)
+        return;
+      if (sig == SIGHUP) {
+        srv.reload_tls();
+        signals.async_wait(on_signal);
+        return;
+      }
       spdlog::info("parley shutting down on signal {}", sig);
-  });
+    };
+  signals.async_wait(on_signal);
   signals_ioc.run();
   srv.stop();
   spdlog::default_logger()->flush();

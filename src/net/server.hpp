@@ -18,7 +18,7 @@ namespace parley::net {
 /// `?name=` value, or empty for a generated guest name.
 using session_spawner = std::function<session_actor(frame_sink_ptr sink, std::string requested_name)>;
 
-/// Runs the listener until SIGINT or SIGTERM, then stops accepting, closes every connection with
+/// Runs the listener until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate), then stops accepting, closes every connection with
 /// 1001 (waiting up to server.shutdown_grace for close handshakes) and returns 0. Returns non-zero
 /// when it cannot listen. Logs "parley listening on <address>:<port>" once accepting (port 0 in
 /// the settings picks a free port; the log line names the real one).
@@ -43,6 +43,10 @@ public:
 
   /// The port actually bound (0 before start()).
   uint16_t port() const noexcept;
+
+  /// Reads the [tls] files again (SIGHUP): new connections use them, open ones keep theirs. False,
+  /// after logging why, when TLS is off or the files are unusable (the old ones then stay).
+  bool reload_tls();
 
   /// WebSocket connections currently alive.
   std::size_t connections() const;

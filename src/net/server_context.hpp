@@ -6,6 +6,7 @@
 #include "config/settings.hpp"
 #include "net/server.hpp"
 #include "protocol/codec.hpp"
+#include "net/tls_context.hpp"
 
 #include <atomic>
 #include <memory>
@@ -17,6 +18,8 @@ struct server_context {
   settings cfg;
   protocol::codec_limits limits;
   session_spawner spawn;
+  /// The TLS certificate and key when [tls] is configured, else null.
+  std::shared_ptr<tls_credentials> tls;
   /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field
   /// that changes after start, hence mutable and atomic.
   mutable std::atomic<bool> stopping{false};

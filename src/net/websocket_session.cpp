@@ -19,6 +19,9 @@ namespace {
 // An incomplete frame this large keeps its buffer between reads; a larger one gives it back.
 constexpr std::size_t kept_partial_bytes = 1024;
 
+// A TLS connection's own read buffer. OpenSSL hands out a record in as many reads as it takes.
+constexpr std::size_t tls_read_bytes = 8 * 1024;
+
 /// Allocates exactly what is asked for. Asio otherwise recycles its thread's last freed handler
 /// block, which after the HTTP upgrade is Beast's 600-byte read operation: every idle connection
 /// would keep one for its ~100-byte wait (measured with heaptrack; bench/README.md).
@@ -38,19 +41,23 @@ struct exact_allocator {
 
 } // namespace
 
-websocket_session::websocket_session(socket_type&& socket, io_loop& loop, server_context_ptr ctx)
-  : socket_(std::move(socket)),
+template <class Stream>
+websocket_session<Stream>::websocket_session(stream_type&& stream, io_loop& loop,
+                                             server_context_ptr ctx, std::shared_ptr<const void> keep)
+  : stream_(std::move(stream)),
+    keep_(std::move(keep)),
     loop_(loop),
     ctx_(std::move(ctx)),
     sink_(std::make_shared<connection_sink>(
       outbound_limits{ctx_->cfg.connection.queue_soft_bytes, ctx_->cfg.connection.queue_hard_bytes},
       loop.wakes())),
-    writer_(socket_, *sink_, loop),
+    writer_(stream_, *sink_, loop),
     parser_(ctx_->cfg.connection.max_frame_bytes) {
   // nop
 }
 
-websocket_session::~websocket_session() {
+template <class Stream>
+websocket_session<Stream>::~websocket_session() {
   // Reached without a read error only when the loop is torn down with this connection still
   // registered; the session actor must still learn that its connection is gone.
   notify_disconnect();
@@ -58,13 +65,18 @@ websocket_session::~websocket_session() {
   loop_.remove(this);
 }
 
-void websocket_session::start(std::optional<std::string> requested_name,
-                              std::string_view early_bytes) {
+template <class Stream>
+void websocket_session<Stream>::start(std::optional<std::string> requested_name,
+                                      std::string_view early_bytes) {
   loop_.add(this);
-  sink_->attach(weak_from_this());
+  sink_->attach(this->weak_from_this());
   last_heard_ = clock_type::now();
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
+  if constexpr (is_plain) {
+    boost::system::error_code ec;
+    stream_.non_blocking(true, ec);
+  } else {
+    tls_read_.resize(tls_read_bytes);
+  }
   start_session(std::move(requested_name));
   if (ctx_->stopping)
     sink_->close(close_code::going_away, "server shutting down");  // missed the shutdown sweep
@@ -72,10 +84,11 @@ void websocket_session::start(std::optional<std::string> requested_name,
     std::string early{early_bytes};
     consume(early.data(), early.size());
   }
-  wait_readable();
+  read_more();
 }
 
-void websocket_session::start_session(std::optional<std::string> requested_name) {
+template <class Stream>
+void websocket_session<Stream>::start_session(std::optional<std::string> requested_name) {
   if (requested_name && !protocol::is_valid_user_name(*requested_name)) {
     protocol::error_event ev{protocol::error_code::invalid_name,
                              "name must be 1-32 characters of A-Z, a-z, 0-9, '_', '.', '-'",
@@ -97,35 +110,71 @@ void websocket_session::start_session(std::optional<std::string> requested_name)
 
 // -- reading ----------------------------------------------------------------------------------------
 
-void websocket_session::wait_readable() {
-  socket_.async_wait(socket_type::wait_read,
-                     asio::bind_allocator(exact_allocator<void>{},
-                                          [self = shared_from_this()](boost::system::error_code ec) {
-                                            self->on_readable(ec);
-                                          }));
+template <class Stream>
+void websocket_session<Stream>::read_more() {
+  if (writer_.phase() == connection_phase::closed)
+    return;
+  if (parser_.paused()) {
+    // The session actor is behind: leave the bytes in the socket, so TCP holds the client back.
+    // The sink wakes this connection (flush) once the actor has caught up.
+    reading_paused_ = true;
+    hold_ = this->shared_from_this();
+    return;
+  }
+  if constexpr (is_plain) {
+    wait_readable();
+  } else {
+    stream_.async_read_some(asio::buffer(tls_read_),
+                            [self = this->shared_from_this()](boost::system::error_code ec,
+                                                              std::size_t n) { self->on_read(ec, n); });
+  }
 }
 
-void websocket_session::on_readable(boost::system::error_code ec) {
-  if (ec)
-    return end_reading(ec);
-  auto& buffer = loop_.read_buffer();
-  auto n = socket_.read_some(asio::buffer(buffer), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again)
-    return wait_readable();
+template <class Stream>
+void websocket_session<Stream>::wait_readable() {
+  if constexpr (is_plain) {
+    stream_.async_wait(Stream::wait_read,
+                       asio::bind_allocator(exact_allocator<void>{},
+                                            [self = this->shared_from_this()](
+                                              boost::system::error_code ec) { self->on_readable(ec); }));
+  }
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_readable(boost::system::error_code ec) {
+  if constexpr (is_plain) {
+    if (ec)
+      return end_reading(ec);
+    auto& buffer = loop_.read_buffer();
+    auto n = stream_.read_some(asio::buffer(buffer), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+      return wait_readable();
+    if (ec)
+      return end_reading(ec);
+    last_heard_ = clock_type::now();
+    ping_sent_ = false;
+    consume(buffer.data(), n);
+    if (n < buffer.size() || parser_.paused())
+      return read_more();
+    if (writer_.phase() == connection_phase::closed)
+      return;
+    // The buffer filled up, so more may be waiting; let the loop's other connections go first.
+    asio::post(loop_.context(), [self = this->shared_from_this()] { self->on_readable({}); });
+  }
+}
+
+template <class Stream>
+void websocket_session<Stream>::on_read(boost::system::error_code ec, std::size_t n) {
   if (ec)
     return end_reading(ec);
   last_heard_ = clock_type::now();
   ping_sent_ = false;
-  consume(buffer.data(), n);
-  if (writer_.phase() == connection_phase::closed)
-    return;
-  if (n < buffer.size())
-    return wait_readable();
-  // The buffer filled up, so more may be waiting; let the loop's other connections go first.
-  asio::post(loop_.context(), [self = shared_from_this()] { self->on_readable({}); });
+  consume(tls_read_.data(), n);
+  read_more();
 }
 
-void websocket_session::consume(char* data, std::size_t size) {
+template <class Stream>
+void websocket_session<Stream>::consume(char* data, std::size_t size) {
   if (parser_.done())
     return;  // after a close or a failure, the rest is read only to reach the end of the stream
   if (partial_.empty()) {
@@ -146,7 +195,8 @@ void websocket_session::consume(char* data, std::size_t size) {
   }
 }
 
-void websocket_session::end_reading(boost::system::error_code ec) {
+template <class Stream>
+void websocket_session<Stream>::end_reading(boost::system::error_code ec) {
   if (ec && !is_expected_error(ec))
     spdlog::debug("websocket_session failed to read: {}", ec.message());
   notify_disconnect();
@@ -154,56 +204,84 @@ void websocket_session::end_reading(boost::system::error_code ec) {
   std::string{}.swap(partial_);
 }
 
-void websocket_session::notify_disconnect() {
+template <class Stream>
+void websocket_session<Stream>::notify_disconnect() {
   if (disconnected_ || !session_)
     return;
   disconnected_ = true;
   caf::anon_send(session_, disconnect_atom::value);
 }
 
-void websocket_session::deliver(protocol::inbound in) {
+template <class Stream>
+void websocket_session<Stream>::deliver(protocol::inbound in) {
   // Without a session (invalid name, failed spawn) the connection only waits for its close.
-  if (session_ && !disconnected_)
-    caf::anon_send(session_, inbound_atom::value, std::move(in));
+  if (!session_ || disconnected_)
+    return;
+  caf::anon_send(session_, inbound_atom::value, std::move(in));
+  if (!sink_->count_inbound())
+    parser_.pause();
 }
 
 // -- frame_events -----------------------------------------------------------------------------------
 
-void websocket_session::on_text(std::string_view message) {
+template <class Stream>
+void websocket_session<Stream>::on_text(std::string_view message) {
   deliver(protocol::decode(message, ctx_->limits));
 }
 
-void websocket_session::on_binary() {
+template <class Stream>
+void websocket_session<Stream>::on_binary() {
   deliver(protocol::binary_frame_error());
 }
 
-void websocket_session::on_ping(std::string_view payload) {
+template <class Stream>
+void websocket_session<Stream>::on_ping(std::string_view payload) {
   if (sink_->push_control(opcode::pong, make_frame(std::string{payload})))
     flush_needed_ = true;
 }
 
-void websocket_session::on_pong() {
+template <class Stream>
+void websocket_session<Stream>::on_pong() {
   // nop: hearing anything at all already counted as activity
 }
 
-void websocket_session::on_close(uint16_t code, std::string_view) {
+template <class Stream>
+void websocket_session<Stream>::on_close(uint16_t code, std::string_view) {
   notify_disconnect();
-  writer_.peer_closed(code, shared_from_this());
+  writer_.peer_closed(code, this->shared_from_this());
 }
 
-void websocket_session::on_failure(uint16_t code, std::string_view why) {
+template <class Stream>
+void websocket_session<Stream>::on_failure(uint16_t code, std::string_view why) {
   spdlog::debug("websocket_session closes a connection that broke the protocol: {}", why);
   notify_disconnect();
-  writer_.fail(code, why, shared_from_this());
+  writer_.fail(code, why, this->shared_from_this());
 }
 
 // -- writing and deadlines --------------------------------------------------------------------------
 
-void websocket_session::flush() {
-  writer_.flush(shared_from_this());
+template <class Stream>
+void websocket_session<Stream>::flush() {
+  if (reading_paused_ && !sink_->inbound_paused()) {
+    // Woken because the session actor caught up: parse what was left, then read again.
+    reading_paused_ = false;
+    parser_.resume();
+    consume(nullptr, 0);
+    read_more();
+    // A read is pending again and holds the connection. (Had it ended meanwhile, the sweep lets go.)
+    if (!reading_paused_ && writer_.phase() != connection_phase::closed)
+      hold_.reset();
+  }
+  writer_.flush(this->shared_from_this());
 }
 
-void websocket_session::check_deadlines(clock_type::time_point now) {
+template <class Stream>
+void websocket_session<Stream>::check_deadlines(clock_type::time_point now) {
+  if (hold_ && writer_.phase() == connection_phase::closed) {
+    // Ended while paused: let go after the sweep, which must not see the list change under it.
+    asio::post(loop_.context(), [last = std::move(hold_)] {});
+    return;
+  }
   writer_.check_deadlines(now);
   if (writer_.phase() != connection_phase::open)
     return;
@@ -222,5 +300,18 @@ void websocket_session::check_deadlines(clock_type::time_point now) {
       flush();
   }
 }
+
+template <class Stream>
+void websocket_session<Stream>::close(uint16_t code, std::string_view reason) {
+  sink_->close(code, reason);
+}
+
+template <class Stream>
+void websocket_session<Stream>::release() {
+  hold_.reset();
+}
+
+template class websocket_session<boost::asio::ip::tcp::socket>;
+template class websocket_session<tls_stream>;
 
 } // namespace parley::net

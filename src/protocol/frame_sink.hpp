@@ -49,6 +49,11 @@ public:
 
   /// Sends a close frame with this code after what is already queued, then ends the connection.
   virtual void close(uint16_t code, std::string_view reason) = 0;
+
+  /// The session actor took one of the connection's inbound frames from its mailbox. The network
+  /// layer stops reading a connection whose session is too far behind, and reads again once the
+  /// session has caught up: this is how it learns that (back-pressure into TCP).
+  virtual void inbound_taken() {}
 };
 
 using frame_sink_ptr = std::shared_ptr<frame_sink>;
