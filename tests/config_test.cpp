@@ -138,3 +138,27 @@ TEST_CASE("values in the config file replace the defaults") {
   CHECK(cfg.values.connection.rate_burst == 3.0);
   CHECK(cfg.values.supervisor.backoff_factor == 3.0);
 }
+
+// Found while fuzzing the config parser: CAF accepts negative durations and wraps one too large
+// for 64-bit nanoseconds into a negative value, and takes any double for the token bucket.
+TEST_CASE("negative or overflowing durations and unusable rates are refused") {
+  auto path = std::string{"/tmp/parley_config_test_bad_"} + std::to_string(::getpid()) + ".ini";
+  for (auto bad : {"[presence]\ngrace=-5s\n", "[rooms]\nidle_retire=99999999999h\n",
+                   "[connection]\nidle_timeout=-1ms\n", "[store]\nretain_max_age=-1s\n",
+                   "[connection]\nrate_burst=-3\n", "[connection]\nrate_per_second=0\n",
+                   "[connection]\nrate_burst=0.5\n", "[supervisor]\nbackoff_factor=0.5\n"}) {
+    CAPTURE(bad);
+    {
+      std::ofstream out{path};
+      out << bad;
+    }
+    app_config cfg;
+    CHECK(parse(cfg, {"--config=" + path}));
+  }
+  std::remove(path.c_str());
+  for (auto bad : {"--connection.write_timeout=-10s", "--connection.rate_per_second=-1.0"}) {
+    CAPTURE(bad);
+    app_config refused;
+    CHECK(parse(refused, {"--config=" PARLEY_SOURCE_DIR "/config.ini", bad}));
+  }
+}

@@ -4,6 +4,9 @@
 #include <caf/settings.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
 
 namespace parley {
 
@@ -73,6 +76,38 @@ app_config::app_config() {
                                             "accept crash_room (tests only)");
 }
 
+namespace {
+
+/// The first duration setting below zero, if any. CAF accepts any signed duration ("-5s") and
+/// silently wraps one past 64-bit nanoseconds ("99999999999h", about 11,000 years) into a negative
+/// value; no Parley timeout, interval or window means anything below zero.
+const char* negative_duration(const settings& v) {
+  const std::pair<const char*, caf::timespan> durations[] = {
+    {"server.shutdown_grace", v.server.shutdown_grace},
+    {"connection.idle_timeout", v.connection.idle_timeout},
+    {"connection.handshake_timeout", v.connection.handshake_timeout},
+    {"connection.write_timeout", v.connection.write_timeout},
+    {"connection.abuse_window", v.connection.abuse_window},
+    {"rooms.idle_retire", v.rooms.idle_retire},
+    {"rooms.typing_interval", v.rooms.typing_interval},
+    {"presence.grace", v.presence.grace},
+    {"supervisor.backoff_min", v.supervisor.backoff_min},
+    {"supervisor.backoff_max", v.supervisor.backoff_max},
+    {"supervisor.backoff_reset", v.supervisor.backoff_reset},
+    {"supervisor.restart_window", v.supervisor.restart_window},
+    {"store.commit_window", v.store.commit_window},
+    {"store.busy_timeout", v.store.busy_timeout},
+    {"store.retain_max_age", v.store.retain_max_age},
+    {"store.retention_interval", v.store.retention_interval},
+  };
+  for (const auto& [key, value] : durations)
+    if (value < caf::timespan{0})
+      return key;
+  return nullptr;
+}
+
+} // namespace
+
 std::vector<std::string> normalize_arguments(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
@@ -116,6 +151,17 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
                            "presence.page_size and presence.user_limit must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
     return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
+  if (auto key = negative_duration(values))
+    return caf::make_error(caf::pec::illegal_argument,
+                           std::string{key} + " must not be negative (or is too large to represent)");
+  // A bucket that never refills or holds less than one token would refuse every frame, and a
+  // negative or NaN rate breaks its arithmetic; a backoff below 1 would shrink restart delays.
+  const auto& c = values.connection;
+  if (!(c.rate_per_second > 0 && std::isfinite(c.rate_per_second)) || !(c.rate_burst >= 1 && std::isfinite(c.rate_burst)))
+    return caf::make_error(caf::pec::illegal_argument,
+                           "connection.rate_per_second must be positive and connection.rate_burst at least 1");
+  if (!(values.supervisor.backoff_factor >= 1 && std::isfinite(values.supervisor.backoff_factor)))
+    return caf::make_error(caf::pec::illegal_argument, "supervisor.backoff_factor must be at least 1");
   return caf::none;
 }
 

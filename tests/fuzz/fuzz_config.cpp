@@ -8,7 +8,8 @@
 //      `--config=FILE`, exactly as `parley --config=FILE` does (CAF parses it, then Parley reads
 //      whole numbers for double options and checks the values it cannot work with).
 // Checked: nothing crashes or throws, and whenever parse_command_line accepts a file, the values
-// it promises to have checked hold.
+// it promises to have checked hold (positive presence intervals, pages of at least one name, a
+// known synchronous mode, no negative duration, a token bucket that can let a frame through).
 
 #include "config/app_config.hpp"
 
@@ -99,5 +100,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   FUZZ_CHECK(v.presence.count_interval > caf::timespan{0});
   FUZZ_CHECK(v.presence.page_size >= 1 && v.presence.user_limit >= 1);
   FUZZ_CHECK(v.store.synchronous == "full" || v.store.synchronous == "normal");
+  // No duration below zero (listed here independently of app_config.cpp's own list).
+  for (auto d : {v.server.shutdown_grace, v.connection.idle_timeout, v.connection.handshake_timeout,
+                 v.connection.write_timeout, v.connection.abuse_window, v.rooms.idle_retire,
+                 v.rooms.typing_interval, v.presence.grace, v.supervisor.backoff_min,
+                 v.supervisor.backoff_max, v.supervisor.backoff_reset, v.supervisor.restart_window,
+                 v.store.commit_window, v.store.busy_timeout, v.store.retain_max_age,
+                 v.store.retention_interval})
+    FUZZ_CHECK(d >= caf::timespan{0});
+  FUZZ_CHECK(v.connection.rate_per_second > 0 && v.connection.rate_burst >= 1);
+  FUZZ_CHECK(v.supervisor.backoff_factor >= 1);
   return 0;
 }
