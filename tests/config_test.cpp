@@ -162,3 +162,30 @@ TEST_CASE("negative or overflowing durations and unusable rates are refused") {
     CHECK(parse(refused, {"--config=" PARLEY_SOURCE_DIR "/config.ini", bad}));
   }
 }
+
+// Found by fuzz_config (UBSan): CAF 0.17 converts "99999999999h" to nanoseconds with a signed
+// overflow. Such durations are refused before CAF parses them, in the file and on the command line.
+TEST_CASE("durations too long for 64-bit nanoseconds are refused before CAF parses them") {
+  CHECK(find_overflowing_duration("[rooms]\nidle_retire=99999999999h\n") == "99999999999h");
+  CHECK(find_overflowing_duration("a=5124096h") == "5124096h");  // would wrap to about 25 min
+  CHECK(find_overflowing_duration("a=-9999999999999min") == "9999999999999min");
+  CHECK(find_overflowing_duration("a=0x7fffffffffffh") == "0x7fffffffffffh");
+  CHECK(find_overflowing_duration("a=99999999999999999999999ns") == "99999999999999999999999ns");
+  CHECK(find_overflowing_duration("a=[1,99999999999se]") == "99999999999se");  // CAF reads 99999999999s
+  CHECK_FALSE(find_overflowing_duration("a=2562047h\nb=9223372036854775807ns\nc=10min"));
+  CHECK_FALSE(find_overflowing_duration("a=\"99999999999h\" ; 99999999999h\nb='99999999999h'"));
+  CHECK_FALSE(find_overflowing_duration("a=99999999999\nb=1.5e99s\nc=x99999999999h"));
+  CHECK_FALSE(find_overflowing_duration(""));
+
+  auto path = std::string{"/tmp/parley_config_test_overflow_"} + std::to_string(::getpid()) + ".ini";
+  {
+    std::ofstream out{path};
+    out << "[rooms]\nidle_retire=99999999999h\n";
+  }
+  app_config from_file;
+  auto err = parse(from_file, {"--config=" + path});
+  std::remove(path.c_str());
+  CHECK(err);
+  app_config from_argument;
+  CHECK(parse(from_argument, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--presence.grace=5124096h"}));
+}
