@@ -138,3 +138,54 @@ TEST_CASE("values in the config file replace the defaults") {
   CHECK(cfg.values.connection.rate_burst == 3.0);
   CHECK(cfg.values.supervisor.backoff_factor == 3.0);
 }
+
+// Found while fuzzing the config parser: CAF accepts negative durations and wraps one too large
+// for 64-bit nanoseconds into a negative value, and takes any double for the token bucket.
+TEST_CASE("negative or overflowing durations and unusable rates are refused") {
+  auto path = std::string{"/tmp/parley_config_test_bad_"} + std::to_string(::getpid()) + ".ini";
+  for (auto bad : {"[presence]\ngrace=-5s\n", "[rooms]\nidle_retire=99999999999h\n",
+                   "[connection]\nidle_timeout=-1ms\n", "[store]\nretain_max_age=-1s\n",
+                   "[connection]\nrate_burst=-3\n", "[connection]\nrate_per_second=0\n",
+                   "[connection]\nrate_burst=0.5\n", "[supervisor]\nbackoff_factor=0.5\n"}) {
+    CAPTURE(bad);
+    {
+      std::ofstream out{path};
+      out << bad;
+    }
+    app_config cfg;
+    CHECK(parse(cfg, {"--config=" + path}));
+  }
+  std::remove(path.c_str());
+  for (auto bad : {"--connection.write_timeout=-10s", "--connection.rate_per_second=-1.0"}) {
+    CAPTURE(bad);
+    app_config refused;
+    CHECK(parse(refused, {"--config=" PARLEY_SOURCE_DIR "/config.ini", bad}));
+  }
+}
+
+// Found by fuzz_config (UBSan): CAF 0.17 converts "99999999999h" to nanoseconds with a signed
+// overflow. Such durations are refused before CAF parses them, in the file and on the command line.
+TEST_CASE("durations too long for 64-bit nanoseconds are refused before CAF parses them") {
+  CHECK(find_overflowing_duration("[rooms]\nidle_retire=99999999999h\n") == "99999999999h");
+  CHECK(find_overflowing_duration("a=5124096h") == "5124096h");  // would wrap to about 25 min
+  CHECK(find_overflowing_duration("a=-9999999999999min") == "9999999999999min");
+  CHECK(find_overflowing_duration("a=0x7fffffffffffh") == "0x7fffffffffffh");
+  CHECK(find_overflowing_duration("a=99999999999999999999999ns") == "99999999999999999999999ns");
+  CHECK(find_overflowing_duration("a=[1,99999999999se]") == "99999999999se");  // CAF reads 99999999999s
+  CHECK_FALSE(find_overflowing_duration("a=2562047h\nb=9223372036854775807ns\nc=10min"));
+  CHECK_FALSE(find_overflowing_duration("a=\"99999999999h\" ; 99999999999h\nb='99999999999h'"));
+  CHECK_FALSE(find_overflowing_duration("a=99999999999\nb=1.5e99s\nc=x99999999999h"));
+  CHECK_FALSE(find_overflowing_duration(""));
+
+  auto path = std::string{"/tmp/parley_config_test_overflow_"} + std::to_string(::getpid()) + ".ini";
+  {
+    std::ofstream out{path};
+    out << "[rooms]\nidle_retire=99999999999h\n";
+  }
+  app_config from_file;
+  auto err = parse(from_file, {"--config=" + path});
+  std::remove(path.c_str());
+  CHECK(err);
+  app_config from_argument;
+  CHECK(parse(from_argument, {"--config=" PARLEY_SOURCE_DIR "/config.ini", "--presence.grace=5124096h"}));
+}

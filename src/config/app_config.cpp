@@ -4,6 +4,14 @@
 #include <caf/settings.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <utility>
 
 namespace parley {
 
@@ -76,6 +84,116 @@ app_config::app_config() {
                                             "accept crash_room (tests only)");
 }
 
+namespace {
+
+/// The first duration setting below zero, if any: CAF accepts any signed duration ("-5s"), and no
+/// Parley timeout, interval or window means anything below zero.
+const char* negative_duration(const settings& v) {
+  const std::pair<const char*, caf::timespan> durations[] = {
+    {"server.shutdown_grace", v.server.shutdown_grace},
+    {"connection.idle_timeout", v.connection.idle_timeout},
+    {"connection.handshake_timeout", v.connection.handshake_timeout},
+    {"connection.write_timeout", v.connection.write_timeout},
+    {"connection.abuse_window", v.connection.abuse_window},
+    {"rooms.idle_retire", v.rooms.idle_retire},
+    {"rooms.typing_interval", v.rooms.typing_interval},
+    {"presence.grace", v.presence.grace},
+    {"supervisor.backoff_min", v.supervisor.backoff_min},
+    {"supervisor.backoff_max", v.supervisor.backoff_max},
+    {"supervisor.backoff_reset", v.supervisor.backoff_reset},
+    {"supervisor.restart_window", v.supervisor.restart_window},
+    {"store.commit_window", v.store.commit_window},
+    {"store.busy_timeout", v.store.busy_timeout},
+    {"store.retain_max_age", v.store.retain_max_age},
+    {"store.retention_interval", v.store.retention_interval},
+  };
+  for (const auto& [key, value] : durations)
+    if (value < caf::timespan{0})
+      return key;
+  return nullptr;
+}
+
+bool is_token_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+}
+
+/// Nanoseconds per unit of the duration suffix `rest` starts with, or 0. Like CAF, only the
+/// start counts: CAF takes "5se" as 5s followed by a stray character.
+uint64_t unit_nanoseconds(std::string_view rest) {
+  auto starts = [&](std::string_view unit) { return rest.substr(0, unit.size()) == unit; };
+  if (starts("ns")) return 1;
+  if (starts("us")) return 1'000;
+  if (starts("ms")) return 1'000'000;
+  if (starts("min")) return 60'000'000'000;
+  if (starts("s")) return 1'000'000'000;
+  if (starts("h")) return 3'600'000'000'000;
+  return 0;
+}
+
+/// True if `token` reads as an integer (decimal, or hexadecimal after "0x") with a duration unit
+/// whose value in nanoseconds does not fit in int64_t. An octal literal is read as decimal, which
+/// only overestimates it.
+bool overflows_as_duration(std::string_view token) {
+  int base = 10;
+  std::size_t i = 0;
+  if (token.size() > 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X')) {
+    base = 16;
+    i = 2;
+  }
+  constexpr uint64_t max = std::numeric_limits<int64_t>::max();
+  uint64_t value = 0;
+  bool too_big = false;
+  std::size_t digits = 0;
+  for (; i < token.size(); ++i, ++digits) {
+    char c = token[i];
+    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+            : (base == 16 && std::isxdigit(static_cast<unsigned char>(c)))
+              ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
+              : -1;
+    // No unit letter (n, u, m, s, i, h) is a hex digit: the unit is whatever follows the digits.
+    if (d < 0)
+      break;
+    if (value > (max - d) / base)
+      too_big = true;
+    else
+      value = value * base + d;
+  }
+  auto unit = unit_nanoseconds(token.substr(i));
+  if (digits == 0 || unit == 0)
+    return false;
+  return too_big || value > max / unit;
+}
+
+} // namespace
+
+std::optional<std::string> find_overflowing_duration(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '"' || c == '\'') {
+      // A quoted string holds no duration; a backslash escapes the next character.
+      for (++i; i < text.size() && text[i] != c; ++i)
+        if (text[i] == '\\')
+          ++i;
+      ++i;
+    } else if (c == ';') {
+      while (i < text.size() && text[i] != '\n')
+        ++i;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) && (i == 0 || !is_token_char(text[i - 1]))) {
+      std::size_t end = i;
+      while (end < text.size() && is_token_char(text[end]))
+        ++end;
+      auto token = text.substr(i, end - i);
+      if (overflows_as_duration(token))
+        return std::string{token};
+      i = end;
+    } else {
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> normalize_arguments(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
@@ -92,6 +210,20 @@ std::vector<std::string> normalize_arguments(int argc, char** argv) {
 
 caf::error app_config::parse_command_line(int argc, char** argv) {
   auto args = normalize_arguments(argc, argv);
+  // Refuse durations CAF cannot represent before it parses (and overflows on) them.
+  std::string file_path = config_file_path;
+  for (const auto& arg : args) {
+    if (arg.rfind("--config-file=", 0) == 0)
+      file_path = arg.substr(14);
+    else if (auto bad = find_overflowing_duration(arg))
+      return caf::make_error(caf::pec::integer_overflow, "duration " + *bad + " is too long");
+  }
+  if (std::ifstream in{file_path, std::ios::binary}) {
+    std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    if (auto bad = find_overflowing_duration(text))
+      return caf::make_error(caf::pec::integer_overflow,
+                             "duration " + *bad + " in " + file_path + " is too long");
+  }
   if (auto err = parse(args))
     return err;
   // CAF 0.17's INI reader refuses "rate_burst=3" for a double option and keeps the default without
@@ -119,6 +251,17 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
                            "presence.page_size and presence.user_limit must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
     return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
+  if (auto key = negative_duration(values))
+    return caf::make_error(caf::pec::illegal_argument,
+                           std::string{key} + " must not be negative");
+  // A bucket that never refills or holds less than one token would refuse every frame, and a
+  // negative or NaN rate breaks its arithmetic; a backoff below 1 would shrink restart delays.
+  const auto& c = values.connection;
+  if (!(c.rate_per_second > 0 && std::isfinite(c.rate_per_second)) || !(c.rate_burst >= 1 && std::isfinite(c.rate_burst)))
+    return caf::make_error(caf::pec::illegal_argument,
+                           "connection.rate_per_second must be positive and connection.rate_burst at least 1");
+  if (!(values.supervisor.backoff_factor >= 1 && std::isfinite(values.supervisor.backoff_factor)))
+    return caf::make_error(caf::pec::illegal_argument, "supervisor.backoff_factor must be at least 1");
   return caf::none;
 }
 

@@ -4,7 +4,9 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace parley {
@@ -21,6 +23,13 @@ public:
 
   settings values;
 };
+
+/// The first duration in `text` (config file contents or a command-line argument) too long for
+/// 64-bit nanoseconds, such as "99999999999h". CAF 0.17 converts durations with a signed
+/// multiplication that overflows on them (undefined behaviour; in practice a silently wrapped
+/// value, possibly a plausible positive one), so Parley refuses them before CAF parses anything.
+/// Skips quoted strings and ';' comments; may refuse a value a few nanoseconds short of the limit.
+std::optional<std::string> find_overflowing_duration(std::string_view text);
 
 /// Rewrites `--config FILE` and `--config=FILE` into CAF's `--config-file=FILE`.
 std::vector<std::string> normalize_arguments(int argc, char** argv);
