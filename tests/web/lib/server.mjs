@@ -28,8 +28,9 @@ export function paths() {
  * `port` 0 lets the server pick one; pass a port to restart on the same one.
  * Without `dataDir`, each start gets a fresh message database in a temporary directory, removed
  * when it stops. With `dataDir` (the caller's, kept), a restart finds the history it left.
+ * With `tls` ({certificate, key}: PEM files) the server speaks https and wss only.
  */
-export function startParley({ port = 0, dataDir = null, extraArgs = [] } = {}) {
+export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = null } = {}) {
   const { binary, repo } = paths();
   const ownDataDir = dataDir === null;
   if (ownDataDir) dataDir = mkdtempSync(join(tmpdir(), "parley-web-"));
@@ -42,6 +43,7 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [] } = {}) {
     "--presence.grace=500ms",
     // Small pages make "load older" testable with a handful of messages.
     "--rooms.history_on_join=10",
+    ...(tls ? [`--tls.certificate=${tls.certificate}`, `--tls.key=${tls.key}`] : []),
     ...extraArgs,
   ];
   const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -73,7 +75,7 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [] } = {}) {
 
   return ready.then((actualPort) => ({
     port: actualPort,
-    url: `http://127.0.0.1:${actualPort}/`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${actualPort}/`,
     get output() { return output; },
     /** SIGTERM, then SIGKILL if it has not exited after 5 s. */
     async stop() {
