@@ -93,7 +93,7 @@ stored_room* loaded_room(self_ptr self, const std::string& name) {
 stored_room& room_entry(self_ptr self, const std::string& name, uint64_t epoch) {
   if (auto room = loaded_room(self, name))
     return *room;
-  self->state.creating.push_back(name);
+  self->state.creating.emplace_back(name, epoch);
   return self->state.rooms[name] = stored_room{0, epoch, 1};
 }
 
@@ -114,8 +114,8 @@ void flush(self_ptr self) {
     auto& db = database(self);
     db.begin();
     try {
-      for (auto& name : creating)
-        created[name] = db.create_room(name, st.rooms.at(name).epoch).key;
+      for (auto& [name, epoch] : creating)
+        created[name] = db.create_room(name, epoch).key;
       std::map<int64_t, uint64_t> last_ids;
       for (auto& p : group) {
         if (p.duplicate)
@@ -137,15 +137,17 @@ void flush(self_ptr self) {
     // Rooms whose row was not written stay unwritten (and keep counting as such).
     for (auto& p : group)
       st.rooms.erase(p.msg.room);
-    for (auto& name : creating)
-      st.rooms.erase(name);
+    for (auto& c : creating)
+      st.rooms.erase(c.first);
     for (auto& p : group)
       p.promise.deliver(unavailable());
     return;
   }
   report_success(self);
   for (auto& [name, key] : created) {
-    st.rooms[name].key = key;
+    // Not cached if a fault cleared the cache meanwhile: then it is loaded from the row on next use.
+    if (auto i = st.rooms.find(name); i != st.rooms.end())
+      i->second.key = key;
     st.unwritten.erase(name);  // counted as stored from now on
     ++st.stored_rooms;
   }

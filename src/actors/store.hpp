@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace parley {
@@ -41,7 +42,9 @@ struct pending_append {
 //   with a new epoch, which loses nothing, since there was nothing to lose.
 // - max_rooms bounds stored rooms plus unwritten ones. Stored rooms are counted from the file when
 //   it is opened, so the cap holds across restarts; an unwritten room stops counting when the
-//   directory reports that it left memory (retire_atom).
+//   directory reports that it left memory (retire_atom). A restarted store has forgotten the
+//   unwritten rooms still in memory: they count again once written, so after a store crash the cap
+//   may be passed by at most the rooms that were in memory then.
 struct store_state {
   static inline const char* name = "store";
 
@@ -49,7 +52,8 @@ struct store_state {
   std::unique_ptr<storage::message_db> db;  ///< null while the database cannot be opened
   std::unordered_map<std::string, stored_room> rooms;
   std::vector<pending_append> pending;
-  std::vector<std::string> creating;  ///< rooms whose row is written with the pending group
+  /// Rooms whose row is written with the pending group, with their epoch.
+  std::vector<std::pair<std::string, uint64_t>> creating;
   /// Rooms in memory that have no row (yet): name -> epoch. At most max_rooms entries.
   std::unordered_map<std::string, uint64_t> unwritten;
   std::size_t stored_rooms = 0;  ///< rows in the rooms table
