@@ -54,14 +54,21 @@ build_all() {
 
 # start_server NAME [extra --section.key=value ...]: starts the server on a free loopback port and
 # sets server_pid and server_port. Its rate limit is lifted (the default 20 frames/s per connection
-# would throttle every sender) and a room may hold every client of any benchmark here.
+# would throttle every sender), a room may hold every client of any benchmark here, and the cap on
+# rooms is lifted (churn with --unique-rooms makes a room per session, tens of thousands per run; the
+# per-connection new-room rate is no limit there, each session makes one).
 start_server() {
   local name=$1; shift
+  # Builds from before the cap on rooms refuse the option: pass it only to a server that knows it.
+  local room_cap_off=()
+  if [[ $("$server_bin" --long-help 2>&1 || true) == *--rooms.max_rooms=* ]]; then
+    room_cap_off=(--rooms.max_rooms=100000000)
+  fi
   local logf="$out/server-$name.log"
   "$server_bin" --config="$server_config" --server.port=0 --server.address=127.0.0.1 \
     --store.path="$out/parley-$name.db" \
     --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
-    --rooms.capacity=20000 "$@" >"$logf" 2>&1 &
+    --rooms.capacity=20000 "${room_cap_off[@]}" "$@" >"$logf" 2>&1 &
   server_pid=$!
   server_port=""
   for _ in $(seq 1 100); do

@@ -43,6 +43,8 @@ session_config make_session_config(const settings& s) {
   cfg.abuse_limit = s.connection.abuse_limit;
   cfg.abuse_window = s.connection.abuse_window;
   cfg.max_rooms = s.connection.max_rooms;
+  cfg.new_rooms_per_second = s.connection.new_rooms_per_minute / 60.0;
+  cfg.new_rooms_burst = s.connection.new_rooms_burst;
   cfg.fault_injection = s.testing.fault_injection;
   return cfg;
 }
@@ -87,6 +89,7 @@ int run(app_config& cfg) {
 
   // Detached: SQLite calls block their thread, which must not be one of CAF's scheduler threads.
   auto store_cfg = s.store;
+  store_cfg.max_rooms = s.rooms.max_rooms;  // the store counts the rooms, so it enforces the cap
   start_child(self, sup, child_spec{"store",
                                     [store_cfg](caf::actor_system& sys) {
                                       return caf::actor_cast<caf::actor>(

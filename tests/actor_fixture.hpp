@@ -174,9 +174,11 @@ struct fixture {
   }
 
   /// Spawns a message store on an in-memory database (or `path`), registered as "store".
-  store_actor spawn_store(const std::string& path = ":memory:") {
+  store_actor spawn_store(const std::string& path = ":memory:",
+                          std::size_t max_rooms = default_max_rooms) {
     store_settings cfg;
     cfg.path = path;
+    cfg.max_rooms = max_rooms;
     cfg.commit_window = caf::timespan{0};
     auto handle = spawn(store, cfg);
     run();

@@ -3,6 +3,7 @@
 #include "actor_fixture.hpp"
 
 #include "actors/directory.hpp"
+#include "actors/errors.hpp"
 #include "actors/supervisor.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -38,7 +39,7 @@ struct directory_fixture : fixture {
   }
 
   room_actor lookup(const std::string& name) {
-    return ask<room_actor>(dir, get_atom::value, name);
+    return ask<room_lookup>(dir, get_atom::value, name, true).room;
   }
 
   std::pair<caf::actor, std::shared_ptr<recording_sink>> join(const room_actor& room) {
@@ -61,13 +62,16 @@ TEST_CASE_FIXTURE(directory_fixture, "a room is created on first lookup and foun
 }
 
 TEST_CASE_FIXTURE(directory_fixture, "concurrent lookups of a new room create it once") {
-  auto h1 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"});
-  auto h2 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"});
+  auto h1 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"}, true);
+  auto h2 = self->request(dir, caf::infinite, get_atom::value, std::string{"x"}, true);
   run();
-  room_actor r1, r2;
-  h1.receive([&](room_actor& r) { r1 = r; }, [](caf::error&) { FAIL("lookup failed"); });
-  h2.receive([&](room_actor& r) { r2 = r; }, [](caf::error&) { FAIL("lookup failed"); });
-  CHECK(r1 == r2);
+  room_lookup r1, r2;
+  h1.receive([&](room_lookup& r) { r1 = r; }, [](caf::error&) { FAIL("lookup failed"); });
+  h2.receive([&](room_lookup& r) { r2 = r; }, [](caf::error&) { FAIL("lookup failed"); });
+  CHECK(r1.room == r2.room);
+  // Only the lookup that made the room is told it did: only its session pays for it.
+  CHECK(r1.created);
+  CHECK_FALSE(r2.created);
   CHECK(mem->rooms.size() == 1);
 }
 
@@ -134,4 +138,42 @@ TEST_CASE_FIXTURE(directory_fixture, "a retired room comes back from the store w
   REQUIRE(joined["history"].size() == 1);
   CHECK(joined["history"][0]["text"] == "kept");
   CHECK(ask<uint64_t>(fresh, post_atom::value, again, std::string{"next"}, std::string{}) == 2);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a new room beyond max_rooms is refused with room_limit while rooms that exist are still found") {
+  spawn_store(":memory:", 2);  // replaces the registered store
+  auto a = lookup("a");
+  lookup("b");
+  auto err = ask_error<room_lookup>(dir, get_atom::value, std::string{"c"}, true);
+  CHECK(to_protocol_error(err) == protocol::error_code::room_limit);
+  CHECK(mem->rooms.count("c") == 0);
+  CHECK(lookup("a") == a);
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a room retired without a message frees its place under max_rooms, a stored one does not") {
+  spawn_store(":memory:", 2);
+  auto a = lookup("a");
+  auto [session, sink] = join(a);
+  ask<uint64_t>(a, post_atom::value, session, std::string{"kept"}, std::string{});
+  ask<ok_atom>(a, leave_atom::value, session);
+  lookup("b");
+  CHECK(to_protocol_error(ask_error<room_lookup>(dir, get_atom::value, std::string{"c"}, true))
+        == protocol::error_code::room_limit);
+  advance(61s);  // both rooms are empty and retire
+  REQUIRE(mem->rooms.empty());
+  CHECK(lookup("c"));  // b's place
+  CHECK(to_protocol_error(ask_error<room_lookup>(dir, get_atom::value, std::string{"d"}, true))
+        == protocol::error_code::room_limit);  // a is stored: it still counts
+  CHECK(lookup("a"));
+}
+
+TEST_CASE_FIXTURE(directory_fixture, "a lookup that may not create is refused with rate_limited for a new room only") {
+  auto a = lookup("a");
+  auto err = ask_error<room_lookup>(dir, get_atom::value, std::string{"new"}, false);
+  CHECK(to_protocol_error(err) == protocol::error_code::rate_limited);
+  CHECK(mem->rooms.count("new") == 0);
+  auto found = ask<room_lookup>(dir, get_atom::value, std::string{"a"}, false);
+  CHECK(found.room == a);
+  CHECK_FALSE(found.created);
+  CHECK(ask<room_lookup>(dir, get_atom::value, std::string{"new"}, true).created);
 }

@@ -225,8 +225,8 @@ TEST_CASE_FIXTURE(session_fixture, "errors past the abuse limit close the connec
 TEST_CASE_FIXTURE(session_fixture, "a send while the room restarts gets room_unavailable, and works again after") {
   auto c = connect("alice");
   send(c, R"({"type":"join","room":"general"})");
-  auto room = ask<room_actor>(caf::actor_cast<directory_actor>(sys.registry().get(directory_atom::value)),
-                              get_atom::value, std::string{"general"});
+  auto room = ask<room_lookup>(caf::actor_cast<directory_actor>(sys.registry().get(directory_atom::value)),
+                               get_atom::value, std::string{"general"}, false).room;
   caf::anon_send_exit(room, caf::exit_reason::kill);
   run();
   c.sink->take();
@@ -362,4 +362,59 @@ TEST_CASE_FIXTURE(session_fixture, "a leave right behind joined ends the members
   auto errors = alice.sink->take("error");
   REQUIRE(errors.size() == 1);
   CHECK(errors[0]["code"] == "not_member");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "joins that create rooms past the per-connection rate get rate_limited, joins of existing rooms cost nothing") {
+  cfg.new_rooms_burst = 2;
+  cfg.new_rooms_per_second = 1.0 / 60;
+  auto bob = connect("bob");
+  send(bob, R"({"type":"join","room":"bobs"})");
+  auto alice = connect("alice");
+  alice.sink->take();
+  for (auto room : {"a", "b"}) {
+    send(alice, std::string{R"({"type":"join","room":")"} + room + R"("})");
+    send(alice, std::string{R"({"type":"leave","room":")"} + room + R"("})");
+  }
+  CHECK(alice.sink->take("joined").size() == 2);
+  send(alice, R"({"type":"join","room":"c","ref":"j3"})");
+  auto errors = alice.sink->take("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["code"] == "rate_limited");
+  CHECK(errors[0]["ref"] == "j3");
+  // Rooms that exist are joined all the same: one another session made, one alice made before.
+  pause();
+  send(alice, R"({"type":"join","room":"bobs"})");
+  send(alice, R"({"type":"join","room":"a"})");
+  CHECK(alice.sink->take("joined").size() == 2);
+  send(alice, R"({"type":"leave","room":"a"})");
+  // A minute refills one token: one new room, not two.
+  advance(60s);
+  send(alice, R"({"type":"join","room":"c"})");
+  CHECK(alice.sink->take("joined").size() == 1);
+  send(alice, R"({"type":"leave","room":"c"})");
+  send(alice, R"({"type":"join","room":"d"})");
+  CHECK(alice.sink->take("error").at(0)["code"] == "rate_limited");
+  CHECK(alice.sink->close_code() == 0);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a join that would create a room past max_rooms gets room_limit and the connection stays usable") {
+  spawn_store(":memory:", 1);  // replaces the registered store: one room at most
+  cfg.new_rooms_burst = 1;
+  auto bob = connect("bob");
+  send(bob, R"({"type":"join","room":"general"})");
+  auto alice = connect("alice");
+  alice.sink->take();
+  send(alice, R"({"type":"join","room":"other","ref":7})");
+  auto errors = alice.sink->take("error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0]["code"] == "room_limit");
+  CHECK(errors[0]["ref"] == 7);
+  send(alice, R"({"type":"join","room":"general"})");
+  CHECK(alice.sink->take("joined").size() == 1);
+  send(alice, R"({"type":"send","room":"general","text":"still here"})");
+  CHECK(bob.sink->take("message").at(0)["text"] == "still here");
+  // The refused creation cost alice no token: with room to spare, her one token makes a room.
+  spawn_store(":memory:", 10);
+  send(alice, R"({"type":"join","room":"other"})");
+  CHECK(alice.sink->take("joined").size() == 1);
 }

@@ -75,7 +75,21 @@ struct store_fixture : fixture {
   }
 
   room_snapshot open(const std::string& name = "general", uint32_t count = 10) {
-    return ask<room_snapshot>(st, open_atom::value, name, count);
+    return ask<room_snapshot>(st, open_atom::value, name, count, true);
+  }
+
+  protocol::error_code open_error(const std::string& name) {
+    return to_protocol_error(ask_error<room_snapshot>(st, open_atom::value, name, uint32_t{10}, true));
+  }
+
+  std::optional<storage::room_row> room_on_disk(const std::string& name) {
+    storage::message_db db{make_db_options(cfg)};
+    return db.find_room(name);
+  }
+
+  std::size_t rooms_on_disk() {
+    storage::message_db db{make_db_options(cfg)};
+    return db.count_rooms();
   }
 
   /// What a second connection (another process, say) sees in the file.
@@ -108,41 +122,102 @@ TEST_CASE_FIXTURE(store_fixture, "a new room gets a fresh epoch that stays the s
   CHECK(open("other").epoch != first.epoch);
 }
 
-TEST_CASE_FIXTURE(store_fixture, "new rooms opened within the commit window are written together and answered after it") {
+TEST_CASE_FIXTURE(store_fixture, "a room that never gets a message leaves no row, and its first message writes it with its epoch") {
+  start();
+  auto a = open("a");
+  auto b = open("b");
+  CHECK(a.created);
+  CHECK(b.created);
+  CHECK(rooms_on_disk() == 0);
+  CHECK(append(message("alice", "first", "", 1000, "a"), a.epoch).msg.id == 1);
+  auto row = room_on_disk("a");
+  REQUIRE(row);
+  CHECK(row->epoch == a.epoch);  // what clients of the room saw before its first message
+  CHECK(row->last_id == 1);
+  CHECK_FALSE(room_on_disk("b"));
+  // Opened again, the room is the stored one, with the same epoch.
+  auto again = open("a");
+  CHECK_FALSE(again.created);
+  CHECK(again.epoch == a.epoch);
+  CHECK(again.last_id == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "new rooms getting their first messages within the commit window are written in one group") {
   cfg.commit_window = 5ms;
   start();
-  auto room_on_disk = [&](const std::string& name) {
-    storage::message_db db{make_db_options(cfg)};
-    return db.find_room(name);
-  };
-  auto h1 = self->request(st, caf::infinite, open_atom::value, std::string{"a"}, uint32_t{10});
-  auto h2 = self->request(st, caf::infinite, open_atom::value, std::string{"b"}, uint32_t{10});
-  auto h3 = self->request(st, caf::infinite, open_atom::value, std::string{"a"}, uint32_t{10});
+  auto a = open("a");
+  auto b = open("b");
+  auto h1 = self->request(st, caf::infinite, append_atom::value, a.epoch, message("alice", "x", "", 1000, "a"));
+  auto h2 = self->request(st, caf::infinite, append_atom::value, b.epoch, message("bob", "y", "", 1000, "b"));
+  auto h3 = self->request(st, caf::infinite, append_atom::value, a.epoch, message("carol", "z", "", 1000, "a"));
   run();
-  // A burst of new rooms costs one commit, not one each: none is written or answered yet.
-  CHECK_FALSE(room_on_disk("a"));
-  CHECK_FALSE(room_on_disk("b"));
+  // A burst of new rooms costs one commit, not one each: nothing is written or answered yet.
+  CHECK(rooms_on_disk() == 0);
   CHECK(self->mailbox().empty());
   advance(5ms);
-  auto a = room_on_disk("a");
-  auto b = room_on_disk("b");
-  REQUIRE(a);
-  REQUIRE(b);
-  uint64_t e1 = 0, e2 = 0, e3 = 0;
-  h1.receive([&](room_snapshot& r) { e1 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
-  h2.receive([&](room_snapshot& r) { e2 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
-  h3.receive([&](room_snapshot& r) { e3 = r.epoch; }, [](caf::error&) { FAIL("open failed"); });
-  // The answers name the epochs that were written; two opens of one new room get the same one.
-  CHECK(e1 == a->epoch);
-  CHECK(e2 == b->epoch);
-  CHECK(e3 == e1);
-  // The room is usable at once: its first message gets id 1.
-  auto h4 = self->request(st, caf::infinite, append_atom::value, e1, message("alice", "first", "", 1000, "a"));
+  CHECK(rooms_on_disk() == 2);
+  CHECK(room_on_disk("a")->epoch == a.epoch);
+  CHECK(room_on_disk("b")->epoch == b.epoch);
+  std::vector<uint64_t> got;
+  for (auto* h : {&h1, &h2, &h3})
+    h->receive([&](append_result& r) { got.push_back(r.msg.id); }, [](caf::error&) { FAIL("append failed"); });
+  CHECK(got == std::vector<uint64_t>{1, 1, 2});
+  CHECK(ids(on_disk("a")) == std::vector<uint64_t>{1, 2});
+}
+
+TEST_CASE_FIXTURE(store_fixture, "max_rooms counts stored rooms and rooms in memory, refuses new ones with room_limit, and holds across a restart") {
+  cfg.max_rooms = 2;
+  start();
+  auto a = open("a");
+  append(message("alice", "kept", "", 1000, "a"), a.epoch);
+  CHECK(open("b").created);
+  CHECK(open_error("c") == protocol::error_code::room_limit);
+  // Rooms that exist are still opened.
+  CHECK(open("a").last_id == 1);
+  CHECK_FALSE(open("b").created);
+  // b leaves memory without a message: its place is free again.
+  self->send(st, retire_atom::value, std::string{"b"});
   run();
-  advance(5ms);
-  uint64_t id = 0;
-  h4.receive([&](append_result& r) { id = r.msg.id; }, [](caf::error&) { FAIL("append failed"); });
-  CHECK(id == 1);
+  CHECK(open("c").created);
+  CHECK(open_error("d") == protocol::error_code::room_limit);
+  // A stored room keeps counting when it leaves memory.
+  self->send(st, retire_atom::value, std::string{"a"});
+  run();
+  CHECK(open_error("d") == protocol::error_code::room_limit);
+  // After a restart the stored room is counted from the file (c was never written: it is gone).
+  restart();
+  CHECK(rooms_on_disk() == 1);
+  CHECK(open("d").created);
+  CHECK(open_error("e") == protocol::error_code::room_limit);
+  CHECK(open("a").last_id == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "an open that may not create is refused with rate_limited for a new room only") {
+  start();
+  auto a = open("a");
+  auto b = open("b");
+  append(message("alice", "kept", "", 1000, "a"), a.epoch);
+  CHECK(to_protocol_error(ask_error<room_snapshot>(st, open_atom::value, std::string{"c"}, uint32_t{10}, false))
+        == protocol::error_code::rate_limited);
+  auto stored = ask<room_snapshot>(st, open_atom::value, std::string{"a"}, uint32_t{10}, false);
+  CHECK(stored.last_id == 1);
+  auto unwritten = ask<room_snapshot>(st, open_atom::value, std::string{"b"}, uint32_t{10}, false);
+  CHECK(unwritten.epoch == b.epoch);
+  CHECK(rooms_on_disk() == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture, "rows of rooms without messages from older versions are removed when the store opens the file") {
+  {
+    storage::message_db db{make_db_options(cfg)};
+    db.create_room("empty", 5);
+    auto kept = db.create_room("kept", 6);
+    db.insert_message(kept.key, 6, message("alice", "x", "", 1000, "kept"));
+    db.set_last_id(kept.key, 1);
+  }
+  start();
+  open("z");  // any request: the store has opened the file
+  CHECK_FALSE(room_on_disk("empty"));
+  CHECK(room_on_disk("kept"));
 }
 
 TEST_CASE_FIXTURE(store_fixture, "appends get consecutive ids and are on disk when answered") {
@@ -190,7 +265,7 @@ TEST_CASE_FIXTURE(store_fixture, "a room keeps its epoch, ids and messages acros
   start();
   auto epoch = open().epoch;
   for (int i = 1; i <= 5; ++i)
-    append(message("alice", "m" + std::to_string(i)));
+    append(message("alice", "m" + std::to_string(i)), epoch);  // the room hands its epoch back
   restart();
   auto reopened = open("general", 3);
   CHECK(reopened.epoch == epoch);
@@ -333,7 +408,7 @@ TEST_CASE_FIXTURE(store_fixture, "a file that is not a database is reported clea
   }
   start();
   CHECK(to_protocol_error(ask_error<room_snapshot>(st, open_atom::value, std::string{"general"},
-                                                   uint32_t{10}))
+                                                   uint32_t{10}, true))
         == protocol::error_code::store_unavailable);
   CHECK(append_error(message("alice", "x")) == protocol::error_code::store_unavailable);
   fs::remove(cfg.path);

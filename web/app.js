@@ -414,6 +414,7 @@ const ERROR_TEXT = {
   text_too_long: "the message is too long",
   frame_too_big: "the message is too large",
   rate_limited: "slow down a little",
+  room_limit: "the server cannot hold more rooms; join an existing one",
   room_failed: "the room failed on the server",
   offline: "not connected",
   disconnected: "the connection was lost",

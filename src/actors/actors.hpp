@@ -92,7 +92,9 @@ struct room_snapshot {
   uint64_t epoch = 0;
   uint64_t last_id = 0;   ///< highest id ever accepted (0: none yet)
   std::vector<protocol::chat_message> recent;  ///< the newest messages, oldest first
+  bool created = false;   ///< this open made a new room (it counts against the cap from now on)
 };
+
 
 /// What the store answers an append with, once the message is committed.
 struct append_result {
@@ -154,10 +156,18 @@ using session_actor = caf::typed_actor<
   /// A room this session belongs to failed for good.
   caf::reacts_to<closed_atom, std::string>>;
 
+/// What the directory answers a lookup with.
+struct room_lookup {
+  room_actor room;
+  bool created = false;  ///< this lookup made a new room (its session pays a token for it)
+};
+
 /// The room directory: name -> room; creates rooms on demand and retires idle empty ones.
 using directory_actor = caf::typed_actor<
-  /// Looks up a room, creating it on first use.
-  caf::replies_to<get_atom, std::string>::with<room_actor>,
+  /// Looks up a room, creating it on first use if `may_create` (a room that is in memory or stored
+  /// is found either way). Errors: rate_limited (new, and may not create), room_limit (new, and
+  /// the server holds max_rooms rooms), store_unavailable.
+  caf::replies_to<get_atom, std::string, bool>::with<room_lookup>,
   /// An idle, empty room asks to retire; true means it may quit.
   caf::replies_to<retire_atom, std::string, room_actor>::with<bool>,
   /// A room restarted under a new handle.
@@ -179,8 +189,12 @@ using presence_actor = caf::typed_actor<
 /// (one transaction per commit window); an append is answered only once its group is committed.
 /// Every failure to read or write answers store_unavailable; the store retries on the next request.
 using store_actor = caf::typed_actor<
-  /// Loads a room (creating it with a fresh epoch on first use) with up to `count` newest messages.
-  caf::replies_to<open_atom, std::string, uint32_t>::with<room_snapshot>,
+  /// Loads a room with up to `count` newest messages. A room that is not stored is created with a
+  /// fresh epoch, in memory only: its row is written with its first message, so that rooms nobody
+  /// writes in never reach the database. A new room counts against max_rooms (stored rooms plus
+  /// such unwritten ones) until retire_atom. Errors: room_limit (new, at the cap), rate_limited
+  /// (new, and `may_create` is false), store_unavailable.
+  caf::replies_to<open_atom, std::string, uint32_t, bool>::with<room_snapshot>,
   /// Assigns the room's next id to a message and commits it (epoch: used if the room is new).
   caf::replies_to<append_atom, uint64_t, protocol::chat_message>::with<append_result>,
   /// Pages a room's history: messages with id < before (0: newest), at most limit, oldest first.
@@ -190,7 +204,10 @@ using store_actor = caf::typed_actor<
   /// Internal: the commit window ended.
   caf::reacts_to<flush_atom>,
   /// Internal: apply retention (one bounded step at a time).
-  caf::reacts_to<prune_atom>>;
+  caf::reacts_to<prune_atom>,
+  /// A room left memory (retired or given up). If it never got a message, it stops counting
+  /// against max_rooms; stored rooms keep counting.
+  caf::reacts_to<retire_atom, std::string>>;
 
 /// The supervisor: starts children, restarts them with backoff, gives up past the intensity.
 using supervisor_actor = caf::typed_actor<
@@ -220,3 +237,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::append_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::chat_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::child_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_lookup)

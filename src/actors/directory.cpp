@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 namespace parley {
 
 namespace {
@@ -42,32 +44,42 @@ void deliver_error(self_ptr self, const std::string& name, const caf::error& err
   self->state.pending.erase(name);
 }
 
+/// A room left memory: the store stops counting it against max_rooms unless it is stored.
+void forget_room(self_ptr self, const std::string& name) {
+  if (auto store = registered<store_actor>(self->system(), store_atom::value))
+    self->send(store, retire_atom::value, name);
+}
+
 void spawn_room(self_ptr self, const std::string& name, const room_snapshot& snapshot) {
   self->request(self->state.supervisor, caf::infinite, start_atom::value,
                 room_spec(self, name, snapshot))
     .then(
-      [self, name](caf::actor& handle) {
+      [self, name, created = snapshot.created](caf::actor& handle) {
         auto room = caf::actor_cast<room_actor>(handle);
         self->state.mem->rooms[name] = room;
+        // Only the lookup that started the room made it; the others found it.
+        bool first = true;
         for (auto& promise : self->state.pending[name])
-          promise.deliver(room);
+          promise.deliver(room_lookup{room, std::exchange(first, false) && created});
         self->state.pending.erase(name);
       },
       [self, name](caf::error& err) {
         spdlog::error("directory failed to start room {}: {}", name, self->system().render(err));
+        forget_room(self, name);
         deliver_error(self, name, err);
       });
 }
 
-/// Loads the room from the store (its epoch, ids and newest messages), then starts its actor.
-void start_room(self_ptr self, const std::string& name) {
+/// Loads the room from the store (its epoch, ids and newest messages), then starts its actor. The
+/// store creates it if it is new, the cap allows and `may_create` is set.
+void start_room(self_ptr self, const std::string& name, bool may_create) {
   auto store = registered<store_actor>(self->system(), store_atom::value);
   if (!store) {
     deliver_error(self, name, make_protocol_error(protocol::error_code::store_unavailable));
     return;
   }
   auto recent = static_cast<uint32_t>(self->state.cfg.rooms.history_size);
-  self->request(store, caf::infinite, open_atom::value, name, recent)
+  self->request(store, caf::infinite, open_atom::value, name, recent, may_create)
     .then([self, name](room_snapshot& snapshot) { spawn_room(self, name, snapshot); },
           [self, name](caf::error& err) { deliver_error(self, name, from_store(std::move(err))); });
 }
@@ -86,16 +98,17 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
   register_as(self, directory_atom::value);
 
   return {
-    [self](get_atom, const std::string& name) -> caf::result<room_actor> {
+    [self](get_atom, const std::string& name, bool may_create) -> caf::result<room_lookup> {
       auto& st = self->state;
       auto i = st.mem->rooms.find(name);
       if (i != st.mem->rooms.end())
-        return i->second;
-      auto promise = self->make_response_promise<room_actor>();
+        return room_lookup{i->second, false};
+      auto promise = self->make_response_promise<room_lookup>();
       auto& waiting = st.pending[name];
       waiting.push_back(promise);
+      // The first lookup decides whether a new room may be made; the others wait for its answer.
       if (waiting.size() == 1)
-        start_room(self, name);
+        start_room(self, name, may_create);
       return promise;
     },
     [self](retire_atom, const std::string& name, room_actor& room) {
@@ -104,12 +117,16 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
       if (i == rooms.end() || i->second != room)
         return false;
       rooms.erase(i);
+      forget_room(self, name);
       return true;
     },
     [self](moved_atom, const std::string& name, room_actor& room) {
       self->state.mem->rooms[name] = std::move(room);
     },
-    [self](closed_atom, const std::string& name) { self->state.mem->rooms.erase(name); },
+    [self](closed_atom, const std::string& name) {
+      if (self->state.mem->rooms.erase(name) > 0)
+        forget_room(self, name);
+    },
   };
 }
 

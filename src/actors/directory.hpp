@@ -25,8 +25,8 @@ struct directory_state {
   std::shared_ptr<directory_memory> mem;
   supervisor_actor supervisor;
   room_config cfg;
-  /// Lookups waiting for a room that is being started.
-  std::unordered_map<std::string, std::vector<caf::typed_response_promise<room_actor>>> pending;
+  /// Lookups waiting for a room that is being started; the first one started it.
+  std::unordered_map<std::string, std::vector<caf::typed_response_promise<room_lookup>>> pending;
 };
 
 /// The supervisor key of a room's child spec.

@@ -76,6 +76,10 @@ void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
     message = "the room is restarting; retry shortly";
   else if (code == error_code::store_unavailable)
     message = "the message store cannot write right now; nothing was accepted, retry shortly";
+  else if (code == error_code::rate_limited)
+    message = "slow down: too many new rooms; joining existing rooms still works";
+  else if (code == error_code::room_limit)
+    message = "the server holds as many rooms as it allows; joining existing rooms still works";
   else
     message = self->system().render(err);
   fail(self, code, std::move(message), ref);
@@ -146,12 +150,20 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
     fail(self, error_code::room_unavailable, "the room directory is restarting; retry shortly", ref);
     return;
   }
-  self->request(dir, self->state.cfg.request_timeout, get_atom::value, cmd.room)
+  // A join that creates a room costs a token of its own bucket. Whether it creates one only the
+  // store knows, so the token is taken up front (no token: the lookup may not create) and given
+  // back if the room existed or the lookup failed.
+  bool token = self->state.new_rooms->try_take(self->clock().now());
+  self->request(dir, self->state.cfg.request_timeout, get_atom::value, cmd.room, token)
     .then(
-      [self, cmd, ref, retried](room_actor& room) mutable {
-        join_via(self, std::move(room), std::move(cmd), std::move(ref), retried);
+      [self, cmd, ref, retried, token](room_lookup& found) mutable {
+        if (token && !found.created)
+          self->state.new_rooms->give_back();
+        join_via(self, std::move(found.room), std::move(cmd), std::move(ref), retried);
       },
-      [self, room = cmd.room, ref](caf::error& err) {
+      [self, room = cmd.room, ref, token](caf::error& err) {
+        if (token)
+          self->state.new_rooms->give_back();
         finish_join(self, room);
         fail(self, err, ref);
       });
@@ -289,6 +301,7 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
   st.sink = std::move(sink);
   st.cfg = cfg;
   st.bucket.emplace(cfg.rate_per_second, cfg.rate_burst, self->clock().now());
+  st.new_rooms.emplace(cfg.new_rooms_per_second, cfg.new_rooms_burst, self->clock().now());
   reply(self, protocol::welcome_event{st.user, session_id_text(st.session_id)});
   if (auto presence = registered<presence_actor>(self->system(), presence_atom::value))
     self->send(presence, put_atom::value, st.user, caf::actor_cast<caf::actor>(self));

@@ -20,6 +20,8 @@ struct session_config {
   std::size_t abuse_limit = 20;
   caf::timespan abuse_window = std::chrono::seconds(10);
   std::size_t max_rooms = 50;
+  double new_rooms_per_second = 0.5;  ///< joins that create a room: refill
+  double new_rooms_burst = 10;        ///< joins that create a room: bucket size
   caf::timespan request_timeout = std::chrono::seconds(10);
   bool fault_injection = false;  ///< accept crash_room (tests only)
 };
@@ -50,6 +52,7 @@ struct session_state {
   frame_sink_ptr sink;
   session_config cfg;
   std::optional<token_bucket> bucket;
+  std::optional<token_bucket> new_rooms;  ///< one token per join that creates a room
   // Ordered maps on purpose: a hash map keeps its bucket array after its last erase, and a few
   // rooms per connection are found as fast in a tree.
   std::map<std::string, joined_room> rooms;

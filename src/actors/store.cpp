@@ -65,48 +65,64 @@ void report_success(self_ptr self) {
 /// The database, opened on demand. Throws db_error if it cannot be opened.
 storage::message_db& database(self_ptr self) {
   auto& st = self->state;
-  if (!st.db)
-    st.db = std::make_unique<storage::message_db>(make_db_options(st.cfg));
+  if (!st.db) {
+    auto db = std::make_unique<storage::message_db>(make_db_options(st.cfg));
+    // Rows that older versions wrote for every room opened, message or not: they go, so that only
+    // rooms with messages count against max_rooms. A live one is written again with its first
+    // message (and the epoch it was opened with).
+    db->delete_empty_rooms();
+    st.stored_rooms = db->count_rooms();
+    st.db = std::move(db);
+  }
   return *st.db;
 }
 
-/// The cached room, loaded (or created with `epoch`) on first use. Throws db_error.
-stored_room& room_entry(self_ptr self, const std::string& name, uint64_t epoch) {
+/// The cached room, or its row loaded on first use; null if it is not stored. Throws db_error.
+stored_room* loaded_room(self_ptr self, const std::string& name) {
   auto& st = self->state;
   if (auto i = st.rooms.find(name); i != st.rooms.end())
-    return i->second;
-  auto& db = database(self);
-  auto row = db.find_room(name);
+    return &i->second;
+  auto row = database(self).find_room(name);
   if (!row)
-    row = db.create_room(name, epoch);
-  return st.rooms[name] = stored_room{row->key, row->epoch, row->last_id + 1};
+    return nullptr;
+  return &(st.rooms[name] = stored_room{row->key, row->epoch, row->last_id + 1});
 }
 
-/// Commits everything pending in one transaction (new rooms, then messages), then answers each
-/// open and append.
+/// The room an append goes to. A room without a row gets one with this append's group, with the
+/// epoch the room actor was opened with (`epoch`). Throws db_error.
+stored_room& room_entry(self_ptr self, const std::string& name, uint64_t epoch) {
+  if (auto room = loaded_room(self, name))
+    return *room;
+  self->state.creating.emplace_back(name, epoch);
+  return self->state.rooms[name] = stored_room{0, epoch, 1};
+}
+
+/// Commits everything pending in one transaction (the rows of rooms getting their first message,
+/// then messages), then answers each append.
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.pending.empty() && st.opening.empty())
+  if (st.pending.empty() && st.creating.empty())
     return;
   auto group = std::move(st.pending);
   st.pending.clear();
   st.pending_cids.clear();
-  auto opened = std::move(st.opening);
-  st.opening.clear();
-  std::vector<storage::room_row> created;
+  auto creating = std::move(st.creating);
+  st.creating.clear();
+  std::unordered_map<std::string, int64_t> created;  // room name -> key of the row just written
   try {
     auto& db = database(self);
     db.begin();
     try {
-      for (auto& o : opened)
-        created.push_back(db.create_room(o.name, o.epoch));
+      for (auto& [name, epoch] : creating)
+        created[name] = db.create_room(name, epoch).key;
       std::map<int64_t, uint64_t> last_ids;
       for (auto& p : group) {
         if (p.duplicate)
           continue;
-        db.insert_message(p.room_key, p.epoch, p.msg);
-        last_ids[p.room_key] = p.msg.id;
+        auto key = p.room_key != 0 ? p.room_key : created.at(p.msg.room);
+        db.insert_message(key, p.epoch, p.msg);
+        last_ids[key] = p.msg.id;
       }
       for (auto& [key, last_id] : last_ids)
         db.set_last_id(key, last_id);
@@ -118,20 +134,22 @@ void flush(self_ptr self) {
   } catch (const db_error& err) {
     report_fault(self, err);
     // The ids handed out for this group were not used: reload each room's next id from the file.
+    // Rooms whose row was not written stay unwritten (and keep counting as such).
     for (auto& p : group)
       st.rooms.erase(p.msg.room);
+    for (auto& c : creating)
+      st.rooms.erase(c.first);
     for (auto& p : group)
       p.promise.deliver(unavailable());
-    for (auto& o : opened)
-      for (auto& promise : o.promises)
-        promise.deliver(unavailable());
     return;
   }
   report_success(self);
-  for (std::size_t i = 0; i < opened.size(); ++i) {
-    st.rooms[opened[i].name] = stored_room{created[i].key, created[i].epoch, 1};
-    for (auto& promise : opened[i].promises)
-      promise.deliver(room_snapshot{created[i].epoch, 0, {}});
+  for (auto& [name, key] : created) {
+    // Not cached if a fault cleared the cache meanwhile: then it is loaded from the row on next use.
+    if (auto i = st.rooms.find(name); i != st.rooms.end())
+      i->second.key = key;
+    st.unwritten.erase(name);  // counted as stored from now on
+    ++st.stored_rooms;
   }
   for (auto& p : group)
     p.promise.deliver(append_result{std::move(p.msg), p.duplicate});
@@ -139,7 +157,7 @@ void flush(self_ptr self) {
 
 void schedule_flush(self_ptr self) {
   auto& st = self->state;
-  if (st.pending.size() + st.opening.size() >= st.cfg.max_batch) {
+  if (st.pending.size() >= st.cfg.max_batch) {
     flush(self);
     return;
   }
@@ -164,8 +182,9 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
       if (auto i = st.pending_cids.find(key); i != st.pending_cids.end()) {
         entry.msg = st.pending[i->second].msg;
         entry.duplicate = true;
-      } else if (auto original = database(self).find_by_cid(room.key, entry.msg.room, entry.msg.from,
-                                                             entry.msg.cid)) {
+      } else if (auto original = room.key == 0 ? std::nullopt
+                                 : database(self).find_by_cid(room.key, entry.msg.room,
+                                                              entry.msg.from, entry.msg.cid)) {
         return append_result{std::move(*original), true};
       } else {
         st.pending_cids.emplace(std::move(key), st.pending.size());
@@ -184,18 +203,17 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
   }
 }
 
-/// A room nobody has used yet: created with the next group and answered once that commits.
-caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name) {
+/// A room that is neither in memory nor stored: refused at the cap or without `may_create`;
+/// otherwise it gets an epoch and counts as unwritten until its first message or retire_atom.
+caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name, bool may_create) {
   auto& st = self->state;
-  auto promise = self->make_response_promise<room_snapshot>();
-  auto same = std::find_if(st.opening.begin(), st.opening.end(),
-                           [&](const pending_open& o) { return o.name == name; });
-  if (same != st.opening.end())
-    same->promises.push_back(promise);
-  else
-    st.opening.push_back(pending_open{name, new_epoch(), {promise}});
-  schedule_flush(self);
-  return promise;
+  if (st.stored_rooms + st.unwritten.size() >= st.cfg.max_rooms)
+    return make_protocol_error(protocol::error_code::room_limit);
+  if (!may_create)
+    return make_protocol_error(protocol::error_code::rate_limited);
+  auto epoch = new_epoch();
+  st.unwritten.emplace(name, epoch);
+  return room_snapshot{epoch, 0, {}, true};
 }
 
 /// Runs a read after committing what is pending, so a reader sees every message acknowledged
@@ -278,20 +296,29 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
   });
 
   return {
-    [self](open_atom, const std::string& name, uint32_t count) -> caf::result<room_snapshot> {
-      if (self->state.rooms.count(name) == 0) {
+    [self](open_atom, const std::string& name, uint32_t count,
+           bool may_create) -> caf::result<room_snapshot> {
+      auto& st = self->state;
+      if (auto i = st.unwritten.find(name); i != st.unwritten.end())
+        return room_snapshot{i->second, 0, {}, false};
+      if (st.rooms.count(name) == 0) {
         try {
           if (!database(self).find_room(name))
-            return open_new_room(self, name);
+            return open_new_room(self, name, may_create);
         } catch (const db_error& err) {
           report_fault(self, err);
           return unavailable();
         }
       }
       return read(self, [&](storage::message_db& db) {
-        auto& room = room_entry(self, name, new_epoch());
-        auto page = db.before(room.key, name, 0, count);
-        return room_snapshot{room.epoch, room.next_id - 1, std::move(page.messages)};
+        auto room = loaded_room(self, name);
+        if (!room) {
+          // Its first message's group just failed: still a room without a row.
+          auto epoch = st.unwritten.emplace(name, new_epoch()).first->second;
+          return room_snapshot{epoch, 0, {}, false};
+        }
+        auto page = db.before(room->key, name, 0, count);
+        return room_snapshot{room->epoch, room->next_id - 1, std::move(page.messages), false};
       });
     },
     [self](append_atom, uint64_t epoch, protocol::chat_message& msg) {
@@ -300,18 +327,22 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
     [self](history_atom, const std::string& name, uint64_t before,
            uint32_t limit) -> caf::result<history_page> {
       return read(self, [&](storage::message_db& db) {
-        auto& room = room_entry(self, name, new_epoch());
-        return to_history_page(db.before(room.key, name, before, limit));
+        auto room = loaded_room(self, name);
+        return room ? to_history_page(db.before(room->key, name, before, limit)) : history_page{};
       });
     },
     [self](after_atom, const std::string& name, uint64_t after,
            uint32_t limit) -> caf::result<history_page> {
       return read(self, [&](storage::message_db& db) {
-        auto& room = room_entry(self, name, new_epoch());
-        return to_history_page(db.after(room.key, name, after, limit));
+        auto room = loaded_room(self, name);
+        return room ? to_history_page(db.after(room->key, name, after, limit)) : history_page{};
       });
     },
     [self](flush_atom) { flush(self); },
+    [self](retire_atom, const std::string& name) {
+      // A stored room keeps counting; a room without a row is forgotten with its epoch.
+      self->state.unwritten.erase(name);
+    },
     [self](prune_atom) {
       bool more = false;
       try {

@@ -25,6 +25,9 @@ public:
     return true;
   }
 
+  /// Returns a token taken for something that did not happen after all.
+  void give_back() { tokens_ = std::min(burst_, tokens_ + 1.0); }
+
 private:
   void refill(clock::time_point now) {
     if (now <= last_)

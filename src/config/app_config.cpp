@@ -42,7 +42,9 @@ app_config::app_config() {
     .add(v.connection.rate_burst, "rate_burst", "token bucket size")
     .add(v.connection.abuse_limit, "abuse_limit", "more errors than this within abuse_window close with 4002")
     .add(v.connection.abuse_window, "abuse_window", "window of abuse_limit")
-    .add(v.connection.max_rooms, "max_rooms", "rooms one connection may join");
+    .add(v.connection.max_rooms, "max_rooms", "rooms one connection may join")
+    .add(v.connection.new_rooms_per_minute, "new_rooms_per_minute", "new rooms one connection may create per minute")
+    .add(v.connection.new_rooms_burst, "new_rooms_burst", "new rooms one connection may create at once");
   opt_group{custom_options_, "protocol"}
     .add(v.protocol.max_text_bytes, "max_text_bytes", "longest message text")
     .add(v.protocol.max_json_depth, "max_json_depth", "deepest JSON nesting")
@@ -53,7 +55,8 @@ app_config::app_config() {
     .add(v.rooms.history_on_join, "history_on_join", "messages sent with joined")
     .add(v.rooms.max_replay, "max_replay", "most missed messages a rejoin with since recovers")
     .add(v.rooms.idle_retire, "idle_retire", "retire empty rooms after this")
-    .add(v.rooms.typing_interval, "typing_interval", "one typing relay per user per this");
+    .add(v.rooms.typing_interval, "typing_interval", "one typing relay per user per this")
+    .add(v.rooms.max_rooms, "max_rooms", "rooms in memory or stored at most; more are refused with room_limit");
   opt_group{custom_options_, "presence"}
     .add(v.presence.grace, "grace", "quick reconnects within this stay online")
     .add(v.presence.diff_interval, "diff_interval", "a room's presence changes leave this often")
@@ -241,6 +244,8 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
   accept_whole_number("connection.rate_burst", values.connection.rate_burst);
   accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
+  accept_whole_number("connection.new_rooms_per_minute", values.connection.new_rooms_per_minute);
+  accept_whole_number("connection.new_rooms_burst", values.connection.new_rooms_burst);
   // A zero interval would flush (and, while a member is stale, tick) without pause; an empty page
   // could never page through a room.
   if (values.presence.diff_interval <= caf::timespan{0} || values.presence.count_interval <= caf::timespan{0})
@@ -249,6 +254,8 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   if (values.presence.page_size == 0 || values.presence.user_limit == 0)
     return caf::make_error(caf::pec::illegal_argument,
                            "presence.page_size and presence.user_limit must be at least 1");
+  if (values.rooms.max_rooms == 0)
+    return caf::make_error(caf::pec::illegal_argument, "rooms.max_rooms must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
     return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
   if (auto key = negative_duration(values))

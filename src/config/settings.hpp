@@ -15,6 +15,9 @@ namespace parley {
 
 using namespace std::chrono_literals;
 
+/// Rooms the server holds at most: live in memory or stored (see docs/security-rooms.md).
+inline constexpr std::size_t default_max_rooms = 10000;
+
 /// [server]: the listener and its threads.
 struct server_settings {
   std::string address = "0.0.0.0";
@@ -40,6 +43,10 @@ struct connection_settings {
   std::size_t abuse_limit = 20; ///< more errors than this within abuse_window close with 4002
   caf::timespan abuse_window = std::chrono::seconds(10);
   std::size_t max_rooms = 50;   ///< rooms one connection may join
+  /// Joins that create a room (a name nobody uses and nothing is stored under) take a token from a
+  /// bucket of their own; joining a room that exists costs nothing here.
+  double new_rooms_per_minute = 30;
+  double new_rooms_burst = 10;  ///< new rooms one connection may create at once
 };
 
 /// [protocol]: what the codec accepts.
@@ -57,6 +64,9 @@ struct room_settings {
   std::size_t max_replay = 1000;      ///< a rejoin with since recovers at most this many messages
   caf::timespan idle_retire = std::chrono::minutes(10);  ///< empty rooms are retired after this
   caf::timespan typing_interval = std::chrono::seconds(2); ///< relay at most one typing per user per this
+  /// Rooms the server holds at most: those in memory plus those stored (with messages). A join
+  /// that would create one more is refused with room_limit. The store enforces it.
+  std::size_t max_rooms = default_max_rooms;
 };
 
 /// [presence]: who is present in a room, and who is online on the server.
@@ -96,6 +106,8 @@ struct store_settings {
   std::size_t retain_per_room = 100000;  ///< keep this many newest messages per room; 0: all
   caf::timespan retain_max_age = caf::timespan{0};  ///< drop messages older than this; 0: never
   caf::timespan retention_interval = std::chrono::minutes(5);  ///< how often retention runs
+  /// Not read from [store]: the server copies [rooms] max_rooms here, since the store enforces it.
+  std::size_t max_rooms = default_max_rooms;
 };
 
 /// [tls]: HTTPS and WSS on the server's port. Both files empty: plain HTTP and WS.

@@ -482,6 +482,7 @@ const char* to_string(error_code code) {
     case error_code::room_unavailable: return "room_unavailable";
     case error_code::store_unavailable: return "store_unavailable";
     case error_code::internal: return "internal";
+    case error_code::room_limit: return "room_limit";
   }
   return "internal";  // only reachable through a cast of an out-of-range value
 }

@@ -32,6 +32,7 @@ enum class error_code : uint8_t {
   room_unavailable,     ///< the room is restarting or failed; retry (with the same cid) later
   store_unavailable,    ///< the message store cannot write; nothing was accepted; retry later
   internal,             ///< a server fault; safe to retry
+  room_limit,           ///< the server holds as many rooms as it allows: no new room, existing ones work
 };
 
 /// The stable wire name of an error code, e.g. "room_full".

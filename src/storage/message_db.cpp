@@ -52,6 +52,8 @@ enum query : int {
   q_rollback,
   q_prune_up_to,
   q_first_since,
+  q_count_rooms,
+  q_delete_empty_rooms,
   query_count,
 };
 
@@ -71,6 +73,8 @@ constexpr const char* queries[query_count] = {
   " (SELECT id FROM messages WHERE room = ?1 AND id <= ?2 ORDER BY id LIMIT ?3)",
   // Ids grow with time within a room, so this stops at the first recent message.
   "SELECT id FROM messages WHERE room = ?1 AND ts >= ?2 ORDER BY id LIMIT 1",
+  "SELECT count(*) FROM rooms",
+  "DELETE FROM rooms WHERE last_id = 0 AND NOT EXISTS (SELECT 1 FROM messages WHERE room = rooms.key)",
 };
 
 std::string describe(sqlite3* db, int rc, const char* doing) {
@@ -254,6 +258,20 @@ std::vector<std::pair<std::string, room_row>> message_db::all_rooms() {
                                            static_cast<uint64_t>(q.integer(3))});
   q.reset();
   return rooms;
+}
+
+std::size_t message_db::count_rooms() {
+  auto& q = prepared(q_count_rooms);
+  std::size_t n = 0;
+  if (q.step("counting rooms"))
+    n = static_cast<std::size_t>(q.integer(0));
+  q.reset();
+  return n;
+}
+
+std::size_t message_db::delete_empty_rooms() {
+  prepared(q_delete_empty_rooms).run("deleting rooms without messages");
+  return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
 // -- messages ---------------------------------------------------------------------------------------

@@ -72,6 +72,10 @@ public:
   room_row create_room(const std::string& name, uint64_t epoch);
   void set_last_id(int64_t room_key, uint64_t last_id);
   std::vector<std::pair<std::string, room_row>> all_rooms();
+  /// How many rooms are stored.
+  std::size_t count_rooms();
+  /// Deletes rooms that never got a message (last_id 0, no messages); answers how many.
+  std::size_t delete_empty_rooms();
 
   // -- messages -------------------------------------------------------------------------------------
 
