@@ -38,8 +38,10 @@ struct exact_allocator {
 
 } // namespace
 
-websocket_session::websocket_session(socket_type&& socket, io_loop& loop, server_context_ptr ctx)
-  : socket_(std::move(socket)),
+websocket_session::websocket_session(socket_type&& socket, io_loop& loop, server_context_ptr ctx,
+                                     connection_slot slot)
+  : slot_(std::move(slot)),
+    socket_(std::move(socket)),
     loop_(loop),
     ctx_(std::move(ctx)),
     sink_(std::make_shared<connection_sink>(

@@ -10,6 +10,7 @@
 
 #include "actors/actors.hpp"
 #include "net/connection_sink.hpp"
+#include "net/client_limits.hpp"
 #include "net/connection_writer.hpp"
 #include "net/frame_parser.hpp"
 #include "net/io_loop.hpp"
@@ -34,8 +35,10 @@ public:
   using socket_type = boost::asio::ip::tcp::socket;
   using clock_type = std::chrono::steady_clock;
 
-  /// Takes over the socket of an HTTP connection that has been answered with 101.
-  websocket_session(socket_type&& socket, io_loop& loop, server_context_ptr ctx);
+  /// Takes over the socket of an HTTP connection that has been answered with 101, and its share
+  /// of the connection limits (released when this session ends).
+  websocket_session(socket_type&& socket, io_loop& loop, server_context_ptr ctx,
+                    connection_slot slot = {});
 
   ~websocket_session();
 
@@ -76,6 +79,7 @@ private:
   void on_close(uint16_t code, std::string_view reason) override;
   void on_failure(uint16_t code, std::string_view why) override;
 
+  connection_slot slot_;  ///< declared first: released after the socket is closed
   socket_type socket_;
   io_loop& loop_;
   server_context_ptr ctx_;
