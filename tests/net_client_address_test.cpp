@@ -55,6 +55,14 @@ TEST_CASE("networks match by prefix, IPv4 and IPv6, plain addresses exactly") {
   CHECK(all->contains(addr("203.0.113.9")));
 }
 
+TEST_CASE("limits count IPv4 addresses alone and IPv6 addresses by their /64") {
+  CHECK(limit_key(addr("198.51.100.7")) == addr("198.51.100.7"));
+  CHECK(limit_key(addr("::ffff:198.51.100.7")) == addr("198.51.100.7"));
+  CHECK(limit_key(addr("2001:db8:1:2:aaaa:bbbb:cccc:dddd")) == addr("2001:db8:1:2::"));
+  CHECK(limit_key(addr("2001:db8:1:2::1")) == limit_key(addr("2001:db8:1:2:ffff::9")));
+  CHECK(limit_key(addr("2001:db8:1:3::1")) != limit_key(addr("2001:db8:1:2::1")));
+}
+
 TEST_CASE("malformed networks are refused and listed") {
   CHECK_FALSE(parse_network(""));
   CHECK_FALSE(parse_network("10.0.0.0/33"));

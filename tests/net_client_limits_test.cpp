@@ -37,7 +37,7 @@ client_limit_settings settings(std::size_t per_address, double rate, double burs
 
 } // namespace
 
-TEST_CASE("an address may hold max_connections_per_address connections; a closed one frees its place") {
+TEST_CASE("an address may hold max_connections_per_address connections and a closed one frees its place") {
   fake_clock clock;
   auto limits = std::make_shared<client_limits>(settings(2, 0, 0), clock.function());
   auto a = addr("192.0.2.1");

@@ -63,6 +63,15 @@ ip::address unmapped(const ip::address& addr) {
   return addr;
 }
 
+ip::address limit_key(const ip::address& addr) {
+  auto a = unmapped(addr);
+  if (a.is_v4())
+    return a;
+  auto bytes = a.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return ip::address_v6{bytes};
+}
+
 bool ip_network::contains(const ip::address& addr) const {
   auto a = unmapped(addr);
   if (a.is_v4() != base.is_v4())

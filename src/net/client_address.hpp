@@ -28,6 +28,11 @@ std::optional<ip_network> parse_network(std::string_view text);
 /// that one client has one key whether the listener is bound to IPv4 or dual-stack IPv6.
 boost::asio::ip::address unmapped(const boost::asio::ip::address& addr);
 
+/// The key the per-address limits count a client under: an IPv4 address as it is, an IPv6
+/// address by its /64 prefix, the smallest block one subscriber usually gets (one host can pick
+/// any address inside it).
+boost::asio::ip::address limit_key(const boost::asio::ip::address& addr);
+
 /// The reverse proxies whose X-Forwarded-For we believe ([server] trusted_proxies).
 class trusted_proxies {
 public:

@@ -138,7 +138,7 @@ bool http_session::admit(const request& req) {
     std::vector<std::string_view> forwarded_for;
     for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it)
       forwarded_for.emplace_back(it->value().data(), it->value().size());
-    slot_.assign(client_address(peer.address(), forwarded_for, ctx_->proxies));
+    slot_.assign(limit_key(client_address(peer.address(), forwarded_for, ctx_->proxies)));
   }
   if (!slot_.within_address_limit()) {
     auto res = text_response(req, http::status::too_many_requests,

@@ -107,7 +107,7 @@ std::optional<connection_slot> listener::admit(const tcp::socket& socket) {
   // A trusted proxy's connection counts for the client its requests name (http_session); any
   // other connection counts for its peer from the start, so idle ones count too.
   if (!ec && !ctx_->proxies.trusts(peer.address()))
-    slot->assign(unmapped(peer.address()));
+    slot->assign(limit_key(peer.address()));
   return slot;
 }
 

@@ -93,8 +93,8 @@ TEST_CASE("past handshakes_per_second and handshake_burst upgrades get 429 with 
   CHECK(http_get(port, "/healthz").status == 200);
 }
 
-TEST_CASE("at max_connections upgrades get 503 while /healthz is still answered; past the reserve "
-          "connections are closed at once") {
+TEST_CASE("at max_connections upgrades get 503 while /healthz is still answered, and past the "
+          "reserve connections are closed at once") {
   server_options opts;
   opts.args = {"--limits.max_connections=3"};
   server_process server{opts};
