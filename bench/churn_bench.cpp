@@ -12,7 +12,8 @@
 // any failure makes the run say so loudly and exit 1.
 //
 // Start the server without its per-connection rate limit:
-//   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000
+//   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
+//          --limits.max_connections_per_address=0 --limits.handshakes_per_second=0
 //   churn_bench --port N --concurrency 50 --rooms 1 --seconds 10 --warmup 2 --pid <server pid>
 
 #include "frames.hpp"

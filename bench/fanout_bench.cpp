@@ -18,7 +18,8 @@
 // (messages/s x members).
 //
 // Start the server without its per-connection rate limit and with room for every member:
-//   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 --rooms.capacity=N
+//   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 --rooms.capacity=N \
+//          --limits.max_connections_per_address=0 --limits.handshakes_per_second=0
 // Exit code: 0 when every expected delivery arrived before --timeout (sweep: when at least one
 // step passed), 1 otherwise.
 

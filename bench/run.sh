@@ -54,7 +54,8 @@ build_all() {
 
 # start_server NAME [extra --section.key=value ...]: starts the server on a free loopback port and
 # sets server_pid and server_port. Its rate limit is lifted (the default 20 frames/s per connection
-# would throttle every sender), a room may hold every client of any benchmark here, and the cap on
+# would throttle every sender), so are the limits per client address (every client connects from
+# 127.0.0.x; 0 means no limit), a room may hold every client of any benchmark here, and the cap on
 # rooms is lifted (churn with --unique-rooms makes a room per session, tens of thousands per run; the
 # per-connection new-room rate is no limit there, each session makes one).
 start_server() {
@@ -68,6 +69,7 @@ start_server() {
   "$server_bin" --config="$server_config" --server.port=0 --server.address=127.0.0.1 \
     --store.path="$out/parley-$name.db" \
     --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
+    --limits.max_connections_per_address=0 --limits.handshakes_per_second=0 \
     --rooms.capacity=20000 "${room_cap_off[@]}" "$@" >"$logf" 2>&1 &
   server_pid=$!
   server_port=""

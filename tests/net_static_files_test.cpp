@@ -116,13 +116,19 @@ TEST_CASE("without configured origins only absent or same-host origins may upgra
   CHECK_FALSE(origin_allowed("http://localhost:8080", "", none));
 }
 
+TEST_CASE("with configured origins a request without Origin (not a browser) may still upgrade") {
+  std::vector<std::string> allowed{"https://chat.example.com"};
+  CHECK(origin_allowed(std::nullopt, "internal:8080", allowed));
+  CHECK(origin_allowed(std::nullopt, "", allowed));
+}
+
 TEST_CASE("with configured origins only those may upgrade") {
   std::vector<std::string> allowed{"https://chat.example.com"};
   CHECK(origin_allowed("https://chat.example.com", "internal:8080", allowed));
   CHECK(origin_allowed("https://Chat.Example.com", "internal:8080", allowed));
   CHECK_FALSE(origin_allowed("http://chat.example.com", "internal:8080", allowed));
   CHECK_FALSE(origin_allowed("http://internal:8080", "internal:8080", allowed));
-  CHECK_FALSE(origin_allowed(std::nullopt, "internal:8080", allowed));
+
 }
 
 TEST_CASE("the name query parameter is found, told apart from absent, and not decoded") {

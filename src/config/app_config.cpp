@@ -30,7 +30,16 @@ app_config::app_config() {
     .add(v.server.io_threads, "io_threads", "Asio threads")
     .add(v.server.allowed_origins, "allowed_origins",
          "origins allowed to open /ws; empty: same host only")
+    .add(v.server.allowed_hosts, "allowed_hosts", "Host header values answered; empty: any (unsafe)")
+    .add(v.server.trusted_proxies, "trusted_proxies", "proxies whose X-Forwarded-For is believed")
     .add(v.server.shutdown_grace, "shutdown_grace", "time for close handshakes on SIGTERM");
+  opt_group{custom_options_, "limits"}
+    .add(v.limits.max_connections_per_address, "max_connections_per_address",
+         "concurrent connections per client address; 0: no limit")
+    .add(v.limits.handshakes_per_second, "handshakes_per_second",
+         "upgrade requests per address per second; 0: no limit")
+    .add(v.limits.handshake_burst, "handshake_burst", "upgrade requests per address at once")
+    .add(v.limits.max_connections, "max_connections", "connections in total; 0: from the fd limit");
   opt_group{custom_options_, "connection"}
     .add(v.connection.max_frame_bytes, "max_frame_bytes", "larger frames close with 1009")
     .add(v.connection.queue_soft_bytes, "queue_soft_bytes", "drop typing/presence past this")
@@ -246,6 +255,11 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
   accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
   accept_whole_number("connection.new_rooms_per_minute", values.connection.new_rooms_per_minute);
   accept_whole_number("connection.new_rooms_burst", values.connection.new_rooms_burst);
+  accept_whole_number("limits.handshakes_per_second", values.limits.handshakes_per_second);
+  accept_whole_number("limits.handshake_burst", values.limits.handshake_burst);
+  if (values.limits.handshakes_per_second > 0 && values.limits.handshake_burst < 1)
+    return caf::make_error(caf::pec::illegal_argument,
+                           "limits.handshake_burst must be at least 1 when handshakes are limited");
   // A zero interval would flush (and, while a member is stale, tick) without pause; an empty page
   // could never page through a room.
   if (values.presence.diff_interval <= caf::timespan{0} || values.presence.count_interval <= caf::timespan{0})

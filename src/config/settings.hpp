@@ -20,14 +20,27 @@ inline constexpr std::size_t default_max_rooms = 10000;
 
 /// [server]: the listener and its threads.
 struct server_settings {
-  std::string address = "0.0.0.0";
+  std::string address = "127.0.0.1";  ///< loopback by default; "0.0.0.0" or "::" for all
   uint16_t port = 8080;
   std::string web_root = "web";
   std::size_t io_threads = 1;  ///< Asio threads; CAF's scheduler threads are caf.scheduler.max-threads
   /// Origins allowed to open /ws, e.g. "https://chat.example.com". Empty: only the same host as the
-  /// request's Host header (plus requests without an Origin, i.e. non-browser clients).
+  /// request's Host header. Requests without an Origin (non-browser clients) pass either way.
   std::vector<std::string> allowed_origins;
+  /// Host header values the server answers (port optional), against DNS rebinding. Empty: any
+  /// host, which is unsafe on a public address.
+  std::vector<std::string> allowed_hosts = {"localhost", "127.0.0.1", "[::1]"};
+  /// Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client. Empty: none.
+  std::vector<std::string> trusted_proxies;
   caf::timespan shutdown_grace = std::chrono::seconds(3);  ///< wait for close handshakes on SIGTERM
+};
+
+/// [limits]: limits per client address and for the whole server, checked before the upgrade.
+struct limits_settings {
+  std::size_t max_connections_per_address = 64;  ///< concurrent connections; 0: no limit
+  double handshakes_per_second = 10;  ///< upgrade requests per address, refill; 0: no limit
+  double handshake_burst = 20;        ///< upgrade requests per address, bucket size
+  std::size_t max_connections = 0;    ///< 0: the file-descriptor limit minus a reserve
 };
 
 /// [connection]: limits of one WebSocket connection.
@@ -126,6 +139,7 @@ struct testing_settings {
 /// Everything, as one value handed to the parts that need it.
 struct settings {
   server_settings server;
+  limits_settings limits;
   connection_settings connection;
   protocol_settings protocol;
   room_settings rooms;

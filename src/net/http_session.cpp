@@ -1,7 +1,9 @@
 #include "net/http_session.hpp"
 
+#include "net/client_address.hpp"
 #include "net/error_filter.hpp"
 #include "net/tls_context.hpp"
+#include "net/host_check.hpp"
 #include "net/static_files.hpp"
 #include "net/upgrade_policy.hpp"
 #include "net/websocket_handshake.hpp"
@@ -39,13 +41,24 @@ constexpr std::size_t body_limit = 16 * 1024;
 
 constexpr std::string_view server_name = "parley";
 
+// After an error answer the client's unread request bytes are read and dropped for a moment:
+// closing a socket with unread input resets it, which can destroy the answer before it is read.
+constexpr auto linger_timeout = std::chrono::seconds(2);
+constexpr std::size_t linger_bytes = 64 * 1024;
+
+// Errors end the connection (a confused or hostile client gets no second request), except 404:
+// a page asking for a missing favicon keeps its connection.
+bool keeps_connection(http::status status) {
+  return static_cast<unsigned>(status) < 400 || status == http::status::not_found;
+}
+
 template <class Request>
 http::response<http::string_body> text_response(const Request& req, http::status status,
                                                 std::string body) {
   http::response<http::string_body> res{status, req.version()};
   res.set(http::field::server, server_name);
   res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.keep_alive(req.keep_alive());
+  res.keep_alive(req.keep_alive() && keeps_connection(status));
   if (req.method() == http::verb::head) {
     res.content_length(body.size());
   } else {
@@ -57,8 +70,11 @@ http::response<http::string_body> text_response(const Request& req, http::status
 
 } // namespace
 
-http_session::http_session(asio::ip::tcp::socket&& socket, io_loop& loop, server_context_ptr ctx)
-  : stream_(std::in_place_type<beast::tcp_stream>, std::move(socket)),
+http_session::http_session(asio::ip::tcp::socket&& socket, io_loop& loop, server_context_ptr ctx,
+                           connection_slot slot)
+  : slot_(std::move(slot)),
+    stream_(std::in_place_type<beast::tcp_stream>, std::move(socket)),
+    request_timer_(tcp().get_executor()),
     loop_(loop),
     ctx_(std::move(ctx)) {
   if (ctx_->tls)
@@ -90,8 +106,10 @@ void http_session::on_detected(beast::error_code ec, bool is_tls) {
       spdlog::debug("http_session failed to detect TLS: {}", ec.message());
     return do_close();
   }
-  if (!is_tls)
+  if (!is_tls) {
+    ctx_->refusals->count("plaintext_on_tls");
     return refuse_plaintext();
+  }
   auto plain = std::move(std::get<beast::tcp_stream>(stream_));
   auto& tls = stream_.emplace<tls_stream>(std::move(plain), *tls_);
   // The bytes the detection read are the start of the client's hello.
@@ -116,8 +134,8 @@ void http_session::refuse_plaintext() {
 
 void http_session::on_tls_handshake(beast::error_code ec, std::size_t used) {
   if (ec) {
-    if (!is_expected_error(ec))
-      spdlog::debug("http_session failed the TLS handshake: {}", ec.message());
+    // Old protocol versions, weak ciphers, scanners: counted, not logged one by one.
+    ctx_->refusals->count("tls_handshake");
     return do_close();
   }
   buffer_.consume(used);
@@ -130,21 +148,77 @@ void http_session::do_read() {
   parser_.emplace();
   parser_->header_limit(header_limit);
   parser_->body_limit(body_limit);
-  tcp().expires_after(ctx_->cfg.connection.handshake_timeout);
+  // Not the stream's own deadline: that one closes the socket, and a late request gets a 408.
+  tcp().expires_never();
+  reading_ = true;
+  timed_out_ = false;
+  request_timer_.expires_after(ctx_->cfg.connection.handshake_timeout);
+  request_timer_.async_wait(
+    beast::bind_front_handler(&http_session::on_request_timeout, shared_from_this()));
   with_stream([&](auto& stream) {
     http::async_read(stream, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   });
 }
 
+void http_session::on_request_timeout(beast::error_code ec) {
+  // Also reached when the read completed just before: only a read still waiting is cut short.
+  if (ec || !reading_)
+    return;
+  timed_out_ = true;
+  tcp().cancel();
+}
+
 void http_session::on_read(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  request_timer_.cancel();
+  if (timed_out_ && ec)
+    return refuse(refusal_response(request_timeout_refusal()), request_timeout_refusal().reason);
   if (ec) {
+    // The parser fills in the method and target as soon as the request line is complete.
+    bool request_line_read = !parser_->get().target().empty();
+    if (auto refusal = refusal_for_read_error(ec, request_line_read))
+      return refuse(refusal_response(*refusal), refusal->reason);
     if (!is_expected_error(ec))
       spdlog::debug("http_session failed to read: {}", ec.message());
     do_close();
     return;
   }
-  handle(parser_->release());
+  auto req = parser_->release();
+  if (admit(req))
+    handle(std::move(req));
+}
+
+bool http_session::admit(const request& req) {
+  auto host = req[http::field::host];
+  if (!host_allowed(std::string_view{host.data(), host.size()}, ctx_->cfg.server.allowed_hosts)) {
+    refuse(text_response(req, http::status::misdirected_request, "host not allowed\n"), "host");
+    return false;
+  }
+  beast::error_code ec;
+  auto peer = tcp().socket().remote_endpoint(ec);
+  if (!ec && ctx_->proxies.trusts(peer.address())) {
+    // Behind our proxy every request may come from another client: count it for the one it names.
+    std::vector<std::string_view> forwarded_for;
+    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it)
+      forwarded_for.emplace_back(it->value().data(), it->value().size());
+    slot_.assign(limit_key(client_address(peer.address(), forwarded_for, ctx_->proxies)));
+  }
+  if (!slot_.within_address_limit()) {
+    auto res = text_response(req, http::status::too_many_requests,
+                             "too many connections from your address\n");
+    res.set(http::field::retry_after, "1");
+    refuse(std::move(res), "too_many_connections");
+    return false;
+  }
+  return true;
+}
+
+template <class Response>
+void http_session::refuse(Response&& res, std::string_view reason) {
+  ctx_->refusals->count(reason);
+  res.keep_alive(false);
+  send(std::forward<Response>(res));
 }
 
 void http_session::handle(request&& req) {
@@ -156,17 +230,20 @@ void http_session::handle(request&& req) {
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     auto res = text_response(req, http::status::method_not_allowed, "method not allowed\n");
-    res.set(http::field::allow, "GET, HEAD");
-    return send(std::move(res));
+    res.set(http::field::allow, path == "/ws" ? "GET" : "GET, HEAD");
+    return refuse(std::move(res), "method");
   }
   if (path == "/healthz")
     return send(text_response(req, http::status::ok, "ok"));
-  if (path == "/ws")
-    return send(text_response(req, http::status::upgrade_required, "websocket upgrade required\n"));
+  if (path == "/ws") {
+    auto res = text_response(req, http::status::upgrade_required, "websocket upgrade required\n");
+    res.set(http::field::upgrade, "websocket");
+    return refuse(std::move(res), "upgrade_required");
+  }
 
   auto file = resolve_static_path(ctx_->cfg.server.web_root, req.target());
   if (file.status == resolve_status::bad_request)
-    return send(text_response(req, http::status::bad_request, "bad request\n"));
+    return refuse(text_response(req, http::status::bad_request, "bad request\n"), "bad_request");
   http::file_body::value_type body;
   beast::error_code ec;
   if (file.status == resolve_status::ok)
@@ -197,23 +274,30 @@ void http_session::upgrade(request&& req) {
   std::optional<std::string_view> origin;
   if (auto it = req.find(http::field::origin); it != req.end())
     origin = it->value();
-  if (!origin_allowed(origin, req[http::field::host], ctx_->cfg.server.allowed_origins)) {
-    auto res = text_response(req, http::status::forbidden, "origin not allowed\n");
-    res.keep_alive(false);
-    return send(std::move(res));
-  }
+  if (!origin_allowed(origin, req[http::field::host], ctx_->cfg.server.allowed_origins))
+    return refuse(text_response(req, http::status::forbidden, "origin not allowed\n"), "origin");
   if (ctx_->stopping) {
     // The registry has already been swept for the shutdown close: a new connection would linger.
-    auto res = text_response(req, http::status::service_unavailable, "shutting down\n");
-    res.keep_alive(false);
-    return send(std::move(res));
+    return refuse(text_response(req, http::status::service_unavailable, "shutting down\n"),
+                  "shutting_down");
+  }
+  if (!slot_.within_server_limit()) {
+    auto res = text_response(req, http::status::service_unavailable, "server full\n");
+    res.set(http::field::retry_after, "5");
+    return refuse(std::move(res), "server_full");
+  }
+  if (auto client = slot_.client()) {
+    if (auto wait = ctx_->clients->take_handshake(*client); wait > 0) {
+      auto res = text_response(req, http::status::too_many_requests, "too many handshakes\n");
+      res.set(http::field::retry_after, std::to_string(wait));
+      return refuse(std::move(res), "rate_limited");
+    }
   }
   if (auto problem = check_handshake(req)) {
     auto res = text_response(req, problem.status, std::move(problem.message));
     if (problem.status == http::status::upgrade_required)
       res.set(http::field::sec_websocket_version, "13");
-    res.keep_alive(false);
-    return send(std::move(res));
+    return refuse(std::move(res), "bad_handshake");
   }
   auto name = query_param(req.target(), "name");
   auto res = std::make_shared<http::response<http::empty_body>>(switching_protocols(req));
@@ -240,12 +324,12 @@ void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> 
   auto early = buffer_.data();
   std::string_view early_bytes{static_cast<const char*>(early.data()), early.size()};
   if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) {
-    auto ws = std::make_shared<websocket_session<asio::ip::tcp::socket>>(plain->release_socket(),
-                                                                          loop_, ctx_);
+    auto ws = std::make_shared<websocket_session<asio::ip::tcp::socket>>(
+      plain->release_socket(), loop_, ctx_, std::move(slot_));
     ws->start(std::move(requested_name), early_bytes);
   } else {
     auto ws = std::make_shared<websocket_session<tls_stream>>(
-      std::move(std::get<tls_stream>(stream_)), loop_, ctx_, tls_);
+      std::move(std::get<tls_stream>(stream_)), loop_, ctx_, std::move(slot_), tls_);
     ws->start(std::move(requested_name), early_bytes);
   }
 }
@@ -272,10 +356,30 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
     return;
   }
   if (close) {
-    do_close();
+    linger();
     return;
   }
   do_read();
+}
+
+void http_session::linger() {
+  beast::error_code ec;
+  tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (ec)
+    return;
+  buffer_.clear();
+  tcp().expires_after(linger_timeout);
+  tcp().async_read_some(buffer_.prepare(4096),
+                          beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
+}
+
+void http_session::on_linger(beast::error_code ec, std::size_t n) {
+  lingered_bytes_ += n;
+  // Ends (and the socket closes) at the client's EOF, an error, the deadline or the byte cap.
+  if (ec || lingered_bytes_ > linger_bytes)
+    return;
+  tcp().async_read_some(buffer_.prepare(4096),
+                          beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
 }
 
 void http_session::do_close() {

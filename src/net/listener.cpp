@@ -80,13 +80,35 @@ void listener::on_accept(io_loop& loop, beast::error_code ec, tcp::socket socket
     });
     return;
   }
-  beast::error_code opt_ec;
-  // Writes are already batched per flush; Nagle would only add latency to each batch.
-  socket.set_option(tcp::no_delay(true), opt_ec);
-  // run() dispatches to the socket's loop.
-  std::make_shared<http_session>(std::move(socket), loop, ctx_)->run();
+  auto slot = admit(socket);
+  if (!slot) {
+    // Past even the answer reserve: closing at once keeps the descriptors for those we answer.
+    beast::error_code close_ec;
+    socket.close(close_ec);
+  } else {
+    beast::error_code opt_ec;
+    // Writes are already batched per flush; Nagle would only add latency to each batch.
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    // run() dispatches to the socket's loop.
+    std::make_shared<http_session>(std::move(socket), loop, ctx_, std::move(*slot))->run();
+  }
   next_loop_ = (next_loop_ + 1) % loops_.size();
   do_accept();
+}
+
+std::optional<connection_slot> listener::admit(const tcp::socket& socket) {
+  auto slot = ctx_->clients->accept();
+  if (!slot) {
+    ctx_->refusals->count("over_connection_reserve");
+    return slot;
+  }
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  // A trusted proxy's connection counts for the client its requests name (http_session); any
+  // other connection counts for its peer from the start, so idle ones count too.
+  if (!ec && !ctx_->proxies.trusts(peer.address()))
+    slot->assign(limit_key(peer.address()));
+  return slot;
 }
 
 } // namespace parley::net

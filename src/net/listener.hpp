@@ -12,6 +12,7 @@
 #include <boost/beast/core/error.hpp>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace parley::net {
@@ -37,6 +38,8 @@ public:
 private:
   void do_accept();
   void on_accept(io_loop& loop, boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
+  /// Counts a new connection against the limits; nullopt when it must be closed unanswered.
+  std::optional<connection_slot> admit(const boost::asio::ip::tcp::socket& socket);
 
   std::vector<io_loop*> loops_;
   std::size_t next_loop_ = 0;

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +24,28 @@ namespace parley::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// Refused requests are logged as one summary line per this interval at most.
+constexpr auto refusal_report_interval = std::chrono::seconds(10);
+
+// The connection limits with max_connections resolved against the file-descriptor limit, which
+// is raised to its hard limit first: accept() must never fail for lack of descriptors.
+client_limit_settings client_limits_for(const limits_settings& cfg) {
+  client_limit_settings out;
+  out.max_connections_per_address = cfg.max_connections_per_address;
+  out.handshakes_per_second = cfg.handshakes_per_second;
+  out.handshake_burst = cfg.handshake_burst;
+  auto file_limit = raise_file_limit();
+  out.max_connections = connection_limit(cfg.max_connections, file_limit, out.answer_reserve);
+  if (cfg.max_connections > out.max_connections)
+    spdlog::warn("limits.max_connections={} exceeds what {} file descriptors allow: using {}",
+                 cfg.max_connections, file_limit, out.max_connections);
+  return out;
+}
+
+} // namespace
+
 struct server::impl {
   impl(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn) {
     auto c = std::make_shared<server_context>();
@@ -36,6 +59,10 @@ struct server::impl {
         tls_error = e.what();
       }
     }
+    c->proxies = trusted_proxies{cfg.server.trusted_proxies, invalid_proxies};
+    c->clients = std::make_shared<client_limits>(client_limits_for(cfg.limits));
+    c->refusals = std::make_shared<refusal_log>("requests", refusal_report_interval);
+    c->bad_frames = std::make_shared<refusal_log>("connections for bad frames", refusal_report_interval);
     ctx = std::move(c);
     loop_deadlines deadlines;
     deadlines.idle_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -54,10 +81,24 @@ struct server::impl {
     return n;
   }
 
+  /// Reports the refusals counted since the last report, then waits for the next.
+  void schedule_refusal_report() {
+    refusal_timer->expires_after(refusal_report_interval);
+    refusal_timer->async_wait([this](boost::system::error_code ec) {
+      if (ec)
+        return;
+      ctx->refusals->report();
+      ctx->bad_frames->report();
+      schedule_refusal_report();
+    });
+  }
+
+  std::vector<std::string> invalid_proxies;  ///< filled before ctx: refuses to start
   std::shared_ptr<const server_context> ctx;
   std::string tls_error;  ///< why the TLS files could not be loaded
   std::vector<std::unique_ptr<io_loop>> loops;
   std::shared_ptr<listener> accept_loop;
+  std::unique_ptr<asio::steady_timer> refusal_timer;
   uint16_t port = 0;
   bool running = false;
 };
@@ -80,6 +121,13 @@ bool server::start() {
     spdlog::error("parley cannot serve TLS: {}", d.tls_error);
     return false;
   }
+  if (!d.invalid_proxies.empty()) {
+    std::string entries;
+    for (const auto& entry : d.invalid_proxies)
+      entries += (entries.empty() ? "'" : ", '") + entry + "'";
+    spdlog::error("parley cannot start: invalid server.trusted_proxies entries: {}", entries);
+    return false;
+  }
   boost::system::error_code ec;
   auto address = asio::ip::make_address(srv.address, ec);
   if (ec) {
@@ -99,8 +147,15 @@ bool server::start() {
   d.port = d.accept_loop->local_endpoint().port();
   d.accept_loop->run();
   d.running = true;
+  d.refusal_timer = std::make_unique<asio::steady_timer>(d.loops.front()->context());
+  d.schedule_refusal_report();
   for (auto& loop : d.loops)
     loop->start();
+  const auto& limits = d.ctx->clients->settings();
+  spdlog::info("parley limits: {} connections ({} more answered), per address {} connections "
+               "and {}/s handshakes (burst {}); 0 means no limit",
+               limits.max_connections, limits.answer_reserve, limits.max_connections_per_address,
+               limits.handshakes_per_second, limits.handshake_burst);
   spdlog::info("parley listening on {}:{}{}", address.to_string(), d.port,
                d.ctx->tls ? " (https and wss only)" : "");
   spdlog::default_logger()->flush();
@@ -147,6 +202,10 @@ void server::stop() {
   // Stopping a loop also cuts its sinks loose: actors pushing later reach no connection.
   for (auto& loop : d.loops)
     loop->stop();
+  d.refusal_timer.reset();  // its loop's thread has ended
+  for (auto* log : {d.ctx->refusals.get(), d.ctx->bad_frames.get()})
+    if (auto line = log->take_summary_now())
+      spdlog::warn("{}", *line);
   d.accept_loop.reset();
 }
 

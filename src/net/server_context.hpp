@@ -4,6 +4,9 @@
 // Immutable after start, so it needs no lock.
 
 #include "config/settings.hpp"
+#include "net/client_address.hpp"
+#include "net/client_limits.hpp"
+#include "net/refusal_log.hpp"
 #include "net/server.hpp"
 #include "protocol/codec.hpp"
 #include "net/tls_context.hpp"
@@ -23,6 +26,12 @@ struct server_context {
   /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field
   /// that changes after start, hence mutable and atomic.
   mutable std::atomic<bool> stopping{false};
+  /// Limits per client address and in total, and the refusal counts: both lock internally.
+  trusted_proxies proxies;
+  std::shared_ptr<client_limits> clients;
+  std::shared_ptr<refusal_log> refusals;
+  /// WebSocket connections failed for breaking the protocol, by close code: summarised the same way.
+  std::shared_ptr<refusal_log> bad_frames;
 };
 
 using server_context_ptr = std::shared_ptr<const server_context>;

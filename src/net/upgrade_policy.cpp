@@ -41,15 +41,15 @@ std::string with_port(std::string authority, std::string_view scheme) {
 
 bool origin_allowed(std::optional<std::string_view> origin, std::string_view host,
                     const std::vector<std::string>& allowed) {
+  // Only browsers send Origin, and the check protects only browsers: any other client can send
+  // whatever Origin it likes. A request without one is therefore not a browser's and passes.
+  if (!origin)
+    return true;
   if (!allowed.empty()) {
-    if (!origin)
-      return false;
     auto want = lower(trim(*origin));
     return std::any_of(allowed.begin(), allowed.end(),
                        [&](const std::string& a) { return lower(trim(a)) == want; });
   }
-  if (!origin)
-    return true;
   auto o = lower(trim(*origin));
   auto sep = o.find("://");
   if (sep == std::string::npos || sep == 0)

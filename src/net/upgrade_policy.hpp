@@ -10,9 +10,9 @@
 
 namespace parley::net {
 
-/// Decides whether a WebSocket upgrade may proceed. With a configured `allowed` list, the Origin
-/// must be one of its entries. With an empty list, requests without Origin (non-browser clients)
-/// pass, and so do those whose Origin's host:port equals the Host header (same-origin pages).
+/// Decides whether a WebSocket upgrade may proceed. Requests without Origin (non-browser clients)
+/// always pass. Otherwise, with a configured `allowed` list, the Origin must be one of its
+/// entries; with an empty list, its host:port must equal the Host header (same-origin pages).
 bool origin_allowed(std::optional<std::string_view> origin, std::string_view host,
                     const std::vector<std::string>& allowed);
 

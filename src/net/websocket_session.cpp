@@ -43,8 +43,10 @@ struct exact_allocator {
 
 template <class Stream>
 websocket_session<Stream>::websocket_session(stream_type&& stream, io_loop& loop,
-                                             server_context_ptr ctx, std::shared_ptr<const void> keep)
-  : stream_(std::move(stream)),
+                                             server_context_ptr ctx, connection_slot slot,
+                                             std::shared_ptr<const void> keep)
+  : slot_(std::move(slot)),
+    stream_(std::move(stream)),
     keep_(std::move(keep)),
     loop_(loop),
     ctx_(std::move(ctx)),
@@ -254,6 +256,7 @@ void websocket_session<Stream>::on_close(uint16_t code, std::string_view) {
 template <class Stream>
 void websocket_session<Stream>::on_failure(uint16_t code, std::string_view why) {
   spdlog::debug("websocket_session closes a connection that broke the protocol: {}", why);
+  ctx_->bad_frames->count(std::to_string(code));
   notify_disconnect();
   writer_.fail(code, why, this->shared_from_this());
 }

@@ -16,6 +16,7 @@
 
 #include "actors/actors.hpp"
 #include "net/connection_sink.hpp"
+#include "net/client_limits.hpp"
 #include "net/connection_writer.hpp"
 #include "net/frame_parser.hpp"
 #include "net/io_loop.hpp"
@@ -45,10 +46,11 @@ class websocket_session final : public loop_connection,
 public:
   using stream_type = Stream;
 
-  /// Takes over the stream of an HTTP connection that has been answered with 101. `keep` holds
-  /// what the stream needs alive (the TLS context it was made with).
+  /// Takes over the stream of an HTTP connection that has been answered with 101, and its share
+  /// of the connection limits (released when this session ends). `keep` holds what the stream
+  /// needs alive (the TLS context it was made with).
   websocket_session(stream_type&& stream, io_loop& loop, server_context_ptr ctx,
-                    std::shared_ptr<const void> keep = nullptr);
+                    connection_slot slot = {}, std::shared_ptr<const void> keep = nullptr);
 
   ~websocket_session() override;
 
@@ -90,6 +92,7 @@ private:
   void on_close(uint16_t code, std::string_view reason) override;
   void on_failure(uint16_t code, std::string_view why) override;
 
+  connection_slot slot_;  ///< declared first: released after the stream is closed
   stream_type stream_;
   std::shared_ptr<const void> keep_;
   io_loop& loop_;

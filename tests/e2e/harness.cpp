@@ -7,7 +7,9 @@
 #include <boost/beast/websocket.hpp>
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,7 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -703,6 +708,129 @@ http_reply http_get(uint16_t port, const std::string& target,
   sock.shutdown(tcp::socket::shutdown_both, ignored);
   sock.close(ignored);
   return http_reply{res.result_int(), std::string(res[http::field::content_type]), res.body()};
+}
+
+// -- raw TCP ---------------------------------------------------------------------------------------
+
+namespace {
+
+unsigned status_of(const std::string& text) {
+  // "HTTP/1.1 404 Not Found"
+  if (text.rfind("HTTP/1.", 0) != 0 || text.size() < 12)
+    return 0;
+  return static_cast<unsigned>(std::atoi(text.c_str() + 9));
+}
+
+} // namespace
+
+std::string raw_reply::header(std::string_view name) const {
+  auto head = text.substr(0, text.find("\r\n\r\n"));
+  std::istringstream lines{head};
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto colon = line.find(':');
+    if (colon != name.size())
+      continue;
+    bool same = std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+      return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    });
+    if (!same)
+      continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' '))
+      value.pop_back();
+    return value;
+  }
+  return "";
+}
+
+raw_connection::raw_connection(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE_MESSAGE(fd_ >= 0, "socket: " << strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE_MESSAGE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
+                  "connect: " << strerror(errno));
+}
+
+raw_connection::~raw_connection() {
+  close();
+}
+
+void raw_connection::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0)
+      return;  // the server may refuse and close before reading everything
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+raw_reply raw_connection::read_until_close(millis timeout) {
+  auto deadline = steady::now() + timeout;
+  raw_reply reply;
+  while (true) {
+    auto left = std::chrono::duration_cast<millis>(deadline - steady::now()).count();
+    pollfd p{fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+      break;
+    char buf[4096];
+    auto n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      reply.closed = true;
+      break;
+    }
+    received_.append(buf, static_cast<std::size_t>(n));
+  }
+  reply.text = received_;
+  reply.status = status_of(reply.text);
+  return reply;
+}
+
+raw_reply raw_connection::read_head(millis timeout) {
+  auto deadline = steady::now() + timeout;
+  raw_reply reply;
+  while (received_.find("\r\n\r\n") == std::string::npos) {
+    auto left = std::chrono::duration_cast<millis>(deadline - steady::now()).count();
+    pollfd p{fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
+      break;
+    char buf[4096];
+    auto n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      reply.closed = true;
+      break;
+    }
+    received_.append(buf, static_cast<std::size_t>(n));
+  }
+  auto end = received_.find("\r\n\r\n");
+  reply.text = received_.substr(0, end == std::string::npos ? received_.size() : end + 4);
+  // Keep what follows the head (a body, frames) for the next read.
+  received_.erase(0, reply.text.size());
+  reply.status = status_of(reply.text);
+  return reply;
+}
+
+void raw_connection::close() {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
+}
+
+std::string raw_get(uint16_t port, const std::string& target, const std::string& extra_lines) {
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" +
+         extra_lines + "\r\n";
+}
+
+std::string raw_upgrade(uint16_t port, const std::string& extra_lines) {
+  return raw_get(port, "/ws",
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                   extra_lines);
 }
 
 // -- helpers ---------------------------------------------------------------------------------------

@@ -242,6 +242,47 @@ http_reply http_get(uint16_t port, const std::string& target,
                     const std::vector<std::pair<std::string, std::string>>& headers = {},
                     millis timeout = default_wait);
 
+// -- raw TCP, for requests no HTTP library would send -------------------------------------------------
+
+/// What a raw connection received until the server closed it (or the wait ended).
+struct raw_reply {
+  unsigned status = 0;       ///< from the status line; 0 when nothing arrived
+  std::string text;          ///< everything received
+  bool closed = false;       ///< the server closed the connection (EOF or reset) within the wait
+  /// The value of the first header with this name (case-insensitive), or "" when absent.
+  std::string header(std::string_view name) const;
+};
+
+/// A plain TCP connection to 127.0.0.1 that sends exactly the bytes it is given.
+class raw_connection {
+public:
+  /// Connects; fails the test when it cannot.
+  explicit raw_connection(uint16_t port);
+  ~raw_connection();
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  /// Sends all of `bytes` (a write the server refuses because it closed is not an error).
+  void send(std::string_view bytes);
+  /// Reads until the server closes the connection or `timeout` passes.
+  raw_reply read_until_close(millis timeout = default_wait);
+  /// Reads one response head (up to the blank line) without waiting for the close.
+  raw_reply read_head(millis timeout = default_wait);
+  /// Closes the connection from this side.
+  void close();
+
+private:
+  int fd_ = -1;
+  std::string received_;
+};
+
+/// A GET request for `target` with Host 127.0.0.1:port and the extra header lines given (each
+/// ending in \r\n), as raw bytes.
+std::string raw_get(uint16_t port, const std::string& target, const std::string& extra_lines = "");
+
+/// The same as a WebSocket upgrade request for /ws.
+std::string raw_upgrade(uint16_t port, const std::string& extra_lines = "");
+
 // -- small helpers -----------------------------------------------------------------------------------
 
 /// A string of `n` bytes, for size limits.

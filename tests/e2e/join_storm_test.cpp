@@ -229,6 +229,9 @@ TEST_CASE("a few thousand clients joining one room at once all end with the righ
   opts.ini["presence.user_limit"] = std::to_string(n + 1000); // stay in "users" mode: names are listed
   opts.ini["connection.rate_per_second"] = "1000000.0";
   opts.ini["connection.rate_burst"] = "1000000.0";
+  // Thousands of clients from 127.0.0.1 at once: lift the limits per address (0: no limit).
+  opts.ini["limits.max_connections_per_address"] = "0";
+  opts.ini["limits.handshakes_per_second"] = "0.0";
   server_process server{opts};
 
   join_storm storm{server.port(), n, "storm"};
