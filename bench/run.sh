@@ -7,7 +7,7 @@
 #
 #   bench/run.sh                    # everything
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
-#   ONLY=churn bench/run.sh         # or storm, fanout, idle, store; several: ONLY=churn,idle
+#   ONLY=churn bench/run.sh         # or storm, fanout, inbound, idle, store; several: ONLY=churn,idle
 #   PARLEY_BIN=/work/base/build-bench/parley PARLEY_CONFIG=/work/base/config.ini bench/run.sh
 #                                   # measure another build of the server (e.g. the baseline)
 #   PROFILE=perf bench/run.sh       # also count the server's syscalls during one fan-out run
@@ -49,7 +49,7 @@ build_all() {
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF "${launcher[@]}" >"$out/cmake.log"
   cmake --build "$build" -j2 --target parley fanout_bench idle_memory_bench store_bench churn_bench \
-    join_storm_bench >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
+    join_storm_bench inbound_flood_bench >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 }
 
 # start_server NAME [extra --section.key=value ...]: starts the server on a free loopback port and
@@ -60,17 +60,18 @@ build_all() {
 # per-connection new-room rate is no limit there, each session makes one).
 start_server() {
   local name=$1; shift
-  # Builds from before the cap on rooms refuse the option: pass it only to a server that knows it.
-  local room_cap_off=()
-  if [[ $("$server_bin" --long-help 2>&1 || true) == *--rooms.max_rooms=* ]]; then
-    room_cap_off=(--rooms.max_rooms=100000000)
-  fi
+  # Builds from before the room cap and the address limits refuse those options: pass each only to
+  # a server that knows it, so that baselines still run.
+  local help lifted=()
+  help=$("$server_bin" --long-help 2>&1 || true)
+  [[ $help == *--rooms.max_rooms=* ]] && lifted+=(--rooms.max_rooms=100000000)
+  [[ $help == *--limits.max_connections_per_address=* ]] &&
+    lifted+=(--limits.max_connections_per_address=0 --limits.handshakes_per_second=0)
   local logf="$out/server-$name.log"
   "$server_bin" --config="$server_config" --server.port=0 --server.address=127.0.0.1 \
     --store.path="$out/parley-$name.db" \
     --connection.rate_per_second=1000000 --connection.rate_burst=1000000 \
-    --limits.max_connections_per_address=0 --limits.handshakes_per_second=0 \
-    --rooms.capacity=20000 "${room_cap_off[@]}" "$@" >"$logf" 2>&1 &
+    --rooms.capacity=20000 "${lifted[@]}" "$@" >"$logf" 2>&1 &
   server_pid=$!
   server_port=""
   for _ in $(seq 1 100); do
@@ -224,6 +225,9 @@ summarize() {
         else
           row "$label" "$(field kib_per_conn "$line") KiB/conn, idle CPU $(field idle_cpu_pct "$line") % of a core (ready $(field ready "$line")/$(field clients "$line"))$status" "<= 4 KiB/conn, <= 2 %"
         fi ;;
+      *"RESULT inbound_flood "*)
+        row "$label-$(field kind "$line")" "server RSS +$(field max_rss_growth_mib "$line") MiB at most while $(field mib_written "$line") MiB were written$([[ $(field closed_by_server "$line") == 1 ]] && echo ', then closed by the server')$status" "a few MiB" ;;
+      *"RESULT inbound_flood_worst "*) ;;
       *"RESULT store "*)
         row "$label" "$(field messages_per_s "$line") messages/s, added p99 $(field p99_us "$line") us (this tree's store)$status" "" ;;
       *) row "$label" "${line#* RESULT }" "" ;;
@@ -265,6 +269,12 @@ main() {
       --rate 10 --step-seconds 3 --timeout 50
     bench_on_fresh_server fanout-w1-latency fanout_bench --members "$members" --messages 200 --size "$size" --senders 1 --window 1 --timeout 50
     bench_on_fresh_server fanout-w32 fanout_bench --members "$members" --messages "$messages" --size "$size" --senders 1 --window 32 --timeout 50
+  fi
+  if selected inbound; then
+    # One client writing each kind of frame as fast as it can; the abuse limit is lifted too, or the
+    # server would close it after a few bad frames (which is the defence, but not the measurement).
+    SERVER_EXTRA="--connection.abuse_limit=1000000000 ${SERVER_EXTRA:-}" \
+      bench_on_fresh_server inbound-flood inbound_flood_bench --seconds 5
   fi
   if selected idle; then
     bench_on_fresh_server "idle-${idle_clients}-rooms-of-${idle_room_size}" idle_memory_bench --clients "$idle_clients" \

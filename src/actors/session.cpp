@@ -110,10 +110,11 @@ void finish_join(self_ptr self, const std::string& room) {
     self->state.joining.erase(i);
 }
 
-void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried);
+void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried,
+               frame_ticket_ptr ticket);
 
 void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::ref_t ref,
-              bool retried) {
+              bool retried, frame_ticket_ptr ticket) {
   auto& st = self->state;
   if (auto j = st.joining.find(cmd.room); j != st.joining.end())
     j->second.handle = room;
@@ -121,7 +122,7 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
   self->request(room, st.cfg.request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
                 std::move(req))
     .then(
-      [self, room, name = cmd.room](const join_result&) {
+      [self, room, name = cmd.room, ticket](const join_result&) {
         auto j = self->state.joining.find(name);
         bool left = j != self->state.joining.end() && j->second.left;
         finish_join(self, name);
@@ -132,10 +133,10 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
           self->monitor(room);
         rooms[name] = joined_room{room};
       },
-      [self, room, cmd, ref, retried](caf::error& err) mutable {
+      [self, room, cmd, ref, retried, ticket](caf::error& err) mutable {
         if (err == caf::sec::request_receiver_down && !retried) {
           // The room retired or crashed between lookup and join: look it up once more.
-          join_room(self, std::move(cmd), std::move(ref), true);
+          join_room(self, std::move(cmd), std::move(ref), true, std::move(ticket));
           return;
         }
         finish_join(self, cmd.room);
@@ -143,7 +144,8 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
       });
 }
 
-void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried) {
+void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool retried,
+               frame_ticket_ptr ticket) {
   auto dir = registered<directory_actor>(self->system(), directory_atom::value);
   if (!dir) {
     finish_join(self, cmd.room);
@@ -156,12 +158,13 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
   bool token = self->state.new_rooms->try_take(self->clock().now());
   self->request(dir, self->state.cfg.request_timeout, get_atom::value, cmd.room, token)
     .then(
-      [self, cmd, ref, retried, token](room_lookup& found) mutable {
+      [self, cmd, ref, retried, token, ticket](room_lookup& found) mutable {
         if (token && !found.created)
           self->state.new_rooms->give_back();
-        join_via(self, std::move(found.room), std::move(cmd), std::move(ref), retried);
+        join_via(self, std::move(found.room), std::move(cmd), std::move(ref), retried,
+                 std::move(ticket));
       },
-      [self, room = cmd.room, ref, token](caf::error& err) {
+      [self, room = cmd.room, ref, token, ticket](caf::error& err) {
         if (token)
           self->state.new_rooms->give_back();
         finish_join(self, room);
@@ -182,7 +185,7 @@ void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) 
   auto& pending = st.joining[cmd.room];
   ++pending.requests;
   pending.left = false;  // a join after a leave: membership again
-  join_room(self, std::move(cmd), ref, false);
+  join_room(self, std::move(cmd), ref, false, self->state.ticket);
 }
 
 void handle(self_ptr self, protocol::send_cmd& cmd, const protocol::ref_t& ref) {
@@ -192,7 +195,8 @@ void handle(self_ptr self, protocol::send_cmd& cmd, const protocol::ref_t& ref) 
   // Success needs no reply here: the room's broadcast reaches the sender too and acknowledges it.
   self->request(*room, self->state.cfg.request_timeout, post_atom::value,
                 caf::actor_cast<caf::actor>(self), std::move(cmd.text), std::move(cmd.cid))
-    .then([](uint64_t) { /* nop */ }, [self, ref](caf::error& err) { fail(self, err, ref); });
+    .then([ticket = self->state.ticket](uint64_t) { /* nop */ },
+          [self, ref, ticket = self->state.ticket](caf::error& err) { fail(self, err, ref); });
 }
 
 void handle(self_ptr self, protocol::history_cmd& cmd, const protocol::ref_t& ref) {
@@ -202,10 +206,10 @@ void handle(self_ptr self, protocol::history_cmd& cmd, const protocol::ref_t& re
   self->request(*room, self->state.cfg.request_timeout, history_atom::value,
                 cmd.before.value_or(0), cmd.limit)
     .then(
-      [self, name = cmd.room, ref](history_page& page) {
+      [self, name = cmd.room, ref, ticket = self->state.ticket](history_page& page) {
         reply(self, protocol::history_event{name, std::move(page.messages), page.more, ref});
       },
-      [self, ref](caf::error& err) { fail(self, err, ref); });
+      [self, ref, ticket = self->state.ticket](caf::error& err) { fail(self, err, ref); });
 }
 
 void handle(self_ptr self, protocol::leave_cmd& cmd, const protocol::ref_t& ref) {
@@ -220,8 +224,10 @@ void handle(self_ptr self, protocol::leave_cmd& cmd, const protocol::ref_t& ref)
   self->request(handle, self->state.cfg.request_timeout, leave_atom::value,
                 caf::actor_cast<caf::actor>(self))
     .then(
-      [self, name = cmd.room, ref](ok_atom) { reply(self, protocol::left_event{name, "left", ref}); },
-      [self, name = cmd.room, ref](caf::error&) {
+      [self, name = cmd.room, ref, ticket = self->state.ticket](ok_atom) {
+        reply(self, protocol::left_event{name, "left", ref});
+      },
+      [self, name = cmd.room, ref, ticket = self->state.ticket](caf::error&) {
         // The room is gone, and with it the membership: leaving succeeded all the same.
         reply(self, protocol::left_event{name, "left", ref});
       });
@@ -235,7 +241,8 @@ void handle(self_ptr self, protocol::who_cmd& cmd, const protocol::ref_t& ref) {
   self->request(*room, self->state.cfg.request_timeout, who_atom::value,
                 caf::actor_cast<caf::actor>(self),
                 who_request{std::move(cmd.after).value_or(std::string{}), cmd.limit, ref})
-    .then([](ok_atom) { /* nop */ }, [self, ref](caf::error& err) { fail(self, err, ref); });
+    .then([ticket = self->state.ticket](ok_atom) { /* nop */ },
+          [self, ref, ticket = self->state.ticket](caf::error& err) { fail(self, err, ref); });
 }
 
 void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref) {
@@ -246,10 +253,10 @@ void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref
   }
   self->request(tracker, self->state.cfg.request_timeout, status_atom::value, std::move(cmd.users))
     .then(
-      [self, ref](std::vector<protocol::user_status>& users) {
+      [self, ref, ticket = self->state.ticket](std::vector<protocol::user_status>& users) {
         reply(self, protocol::status_event{std::move(users), ref});
       },
-      [self, ref](caf::error& err) {
+      [self, ref, ticket = self->state.ticket](caf::error& err) {
         // A dead or restarting tracker: the same code as for a restarting room, so clients retry.
         auto code = to_protocol_error(err);
         if (code == error_code::room_unavailable)
@@ -316,14 +323,17 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
   return {
     [self](inbound_atom, protocol::inbound& in) {
       auto& st = self->state;
-      st.sink->inbound_taken();
+      // Ends with this handler unless a request made for the frame keeps it (see frame_ticket).
+      auto ticket = std::make_shared<frame_ticket>(st.sink);
       if (st.closing)
         return;
       if (!st.bucket->try_take(self->clock().now())) {
         fail(self, error_code::rate_limited, "slow down: too many frames", in.ref);
         return;
       }
+      st.ticket = std::move(ticket);
       std::visit([&](auto& cmd) { handle(self, cmd, in.ref); }, in.cmd);
+      st.ticket.reset();
     },
     [self](disconnect_atom) { self->quit(); },
     [self](moved_atom, const std::string& name, room_actor& room) {

@@ -42,6 +42,23 @@ struct pending_join {
   bool left = false;  ///< a leave followed the join: the answer to it makes no membership
 };
 
+/// One inbound frame the session is still working on. It ends (and tells the sink, see
+/// frame_sink::inbound_taken) when the handler is done and every request made for the frame has
+/// its answer, so the network layer's bound on unfinished frames also bounds what one client can
+/// queue in rooms, the directory and the store, not only in this mailbox.
+class frame_ticket {
+public:
+  explicit frame_ticket(frame_sink_ptr sink) : sink_(std::move(sink)) {}
+  ~frame_ticket() { sink_->inbound_taken(); }
+  frame_ticket(const frame_ticket&) = delete;
+  frame_ticket& operator=(const frame_ticket&) = delete;
+
+private:
+  frame_sink_ptr sink_;
+};
+
+using frame_ticket_ptr = std::shared_ptr<frame_ticket>;
+
 /// One per connection, so every member counts: idle sessions are most of a server's memory. Empty
 /// containers here allocate nothing (std::deque would allocate ~512 bytes at once).
 struct session_state {
@@ -60,6 +77,8 @@ struct session_state {
   /// When the errors within the abuse window were sent, oldest first; at most abuse_limit + 1.
   std::vector<caf::actor_clock::time_point> recent_errors;
   bool closing = false;  ///< closed for abuse: ignore the rest
+  /// The frame being handled now; request continuations keep a copy (see frame_ticket).
+  frame_ticket_ptr ticket;
 };
 
 /// The session id as the client sees it: 16 lowercase hex digits.

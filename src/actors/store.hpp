@@ -32,7 +32,7 @@ struct pending_append {
   caf::typed_response_promise<append_result> promise;
 };
 
-// Rooms and the database (the design; docs/security-rooms.md says it for operators):
+// Rooms and the database (the design; docs/security.md, "Rooms and the database", says it for operators):
 // - A room's row is written with its first message, in that message's group, never on open. Joining
 //   any number of new names and leaving again writes nothing: only messages grow the file, and
 //   retention bounds the messages of each room.

@@ -15,7 +15,7 @@ namespace parley {
 
 using namespace std::chrono_literals;
 
-/// Rooms the server holds at most: live in memory or stored (see docs/security-rooms.md).
+/// Rooms the server holds at most: live in memory or stored (see docs/security.md, "Rooms and the database").
 inline constexpr std::size_t default_max_rooms = 10000;
 
 /// [server]: the listener and its threads.

@@ -94,7 +94,7 @@ void http_session::run() {
 // -- TLS ----------------------------------------------------------------------------------------------
 
 void http_session::detect_tls() {
-  // One deadline covers the TLS handshake and the first request.
+  // The TLS handshake gets handshake_timeout; the request after it gets its own (do_read).
   tcp().expires_after(ctx_->cfg.connection.handshake_timeout);
   beast::async_detect_ssl(tcp(), buffer_,
                           beast::bind_front_handler(&http_session::on_detected, shared_from_this()));
