@@ -8,6 +8,8 @@
 //   - encoding what was decoded gives valid JSON that reads back to the same strings;
 //   - encoding arbitrary bytes (not UTF-8, control characters) never throws and gives valid JSON.
 
+#include "fuzz_check.hpp"
+
 #include "protocol/codec.hpp"
 
 #include <nlohmann/json.hpp>
@@ -24,17 +26,6 @@ namespace {
 
 using namespace parley::protocol;
 using json = nlohmann::json;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_codec: invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond)                                                                           \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      fail(#cond);                                                                                 \
-  } while (false)
 
 /// Parses an encoded frame strictly (throws on invalid JSON or invalid UTF-8, which aborts).
 json parse_encoded(const std::string& text) {

@@ -12,6 +12,8 @@
 // it promises to have checked hold (positive presence intervals, pages of at least one name, a
 // known synchronous mode, no negative duration, a token bucket that can let a frame through).
 
+#include "fuzz_check.hpp"
+
 #include "config/app_config.hpp"
 
 #include <caf/config_option_set.hpp>
@@ -31,17 +33,6 @@
 
 namespace {
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_config: invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond)                                                                           \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      fail(#cond);                                                                                 \
-  } while (false)
-
 /// Gives the harness the option set app_config registers (CAF keeps it protected).
 struct exposed_config : parley::app_config {
   const caf::config_option_set& options() const { return custom_options_; }
@@ -55,7 +46,7 @@ struct scratch_file {
     char pattern[] = "/tmp/parley-fuzz-config-XXXXXX";
     int fd = mkstemp(pattern);
     if (fd < 0)
-      fail("mkstemp");
+      fuzz_fail("mkstemp", __FILE__, __LINE__);
     close(fd);
     path = pattern;
   }

@@ -13,6 +13,8 @@
 //   - text messages are valid UTF-8 and within the limit, pings carry at most 125 bytes;
 //   - every feeding reports exactly the same events in the same order.
 
+#include "fuzz_check.hpp"
+
 #include "net/frame_parser.hpp"
 
 #include <algorithm>
@@ -29,17 +31,6 @@ using parley::net::frame_events;
 using parley::net::frame_parser;
 
 constexpr std::size_t server_max_frame_bytes = 65536;  // config.ini: connection.max_frame_bytes
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_frame_parser: invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond)                                                                           \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      fail(#cond);                                                                                 \
-  } while (false)
 
 /// Records every event as a string and checks what each one may carry.
 class recorder final : public frame_events {

@@ -12,6 +12,8 @@
 // an accepted Origin passes only the rules upgrade_policy.hpp states; the 101 response carries a
 // 28-character Sec-WebSocket-Accept.
 
+#include "fuzz_check.hpp"
+
 #include "net/static_files.hpp"
 #include "net/upgrade_policy.hpp"
 #include "net/websocket_handshake.hpp"
@@ -44,17 +46,6 @@ using namespace parley::net;
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_http_request: invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond)                                                                           \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      fail(#cond);                                                                                 \
-  } while (false)
-
 void write_file(const fs::path& p, const std::string& content) {
   std::ofstream{p} << content;
 }
@@ -70,7 +61,7 @@ struct web_root {
   web_root() {
     char pattern[] = "/tmp/parley-fuzz-http-XXXXXX";
     if (mkdtemp(pattern) == nullptr)
-      fail("mkdtemp");
+      fuzz_fail("mkdtemp", __FILE__, __LINE__);
     base = fs::canonical(pattern);
     root = base / "web";
     fs::create_directories(root / "img");
