@@ -770,43 +770,35 @@ void raw_connection::send(std::string_view bytes) {
   }
 }
 
-raw_reply raw_connection::read_until_close(millis timeout) {
-  auto deadline = steady::now() + timeout;
-  raw_reply reply;
-  while (true) {
+bool raw_connection::receive_until(steady::time_point deadline,
+                                   const std::function<bool(const std::string&)>& done) {
+  while (!done(received_)) {
     auto left = std::chrono::duration_cast<millis>(deadline - steady::now()).count();
     pollfd p{fd_, POLLIN, 0};
     if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
-      break;
+      return false;
     char buf[4096];
     auto n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      reply.closed = true;
-      break;
-    }
+    if (n <= 0)
+      return true;
     received_.append(buf, static_cast<std::size_t>(n));
   }
+  return false;
+}
+
+raw_reply raw_connection::read_until_close(millis timeout) {
+  raw_reply reply;
+  reply.closed = receive_until(steady::now() + timeout, [](const std::string&) { return false; });
   reply.text = received_;
   reply.status = status_of(reply.text);
   return reply;
 }
 
 raw_reply raw_connection::read_head(millis timeout) {
-  auto deadline = steady::now() + timeout;
   raw_reply reply;
-  while (received_.find("\r\n\r\n") == std::string::npos) {
-    auto left = std::chrono::duration_cast<millis>(deadline - steady::now()).count();
-    pollfd p{fd_, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0)
-      break;
-    char buf[4096];
-    auto n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      reply.closed = true;
-      break;
-    }
-    received_.append(buf, static_cast<std::size_t>(n));
-  }
+  reply.closed = receive_until(steady::now() + timeout, [](const std::string& received) {
+    return received.find("\r\n\r\n") != std::string::npos;
+  });
   auto end = received_.find("\r\n\r\n");
   reply.text = received_.substr(0, end == std::string::npos ? received_.size() : end + 4);
   // Keep what follows the head (a body, frames) for the next read.

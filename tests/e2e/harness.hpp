@@ -272,6 +272,11 @@ public:
   void close();
 
 private:
+  /// Receives until `done(received so far)`, the deadline, or the server's close; true only for
+  /// the close.
+  bool receive_until(std::chrono::steady_clock::time_point deadline,
+                     const std::function<bool(const std::string&)>& done);
+
   int fd_ = -1;
   std::string received_;
 };
