@@ -19,7 +19,7 @@
 #include "net/error_filter.hpp"
 #include "net/frame_header.hpp"
 #include "net/io_loop.hpp"
-#include "net/tls_stream.hpp"
+#include "net/streams.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -47,20 +47,6 @@ enum class connection_phase : uint8_t {
   half_closed,  ///< our side is shut down: waiting for the peer to close its side
   closed,       ///< the socket is closed; nothing more happens
 };
-
-/// The stream operations the writer needs beyond writing; overloaded per stream type.
-inline void shutdown_send(boost::asio::ip::tcp::socket& socket) {
-  boost::system::error_code ec;
-  socket.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
-}
-
-inline void close_stream(boost::asio::ip::tcp::socket& socket) {
-  boost::system::error_code ec;
-  if (socket.is_open()) {
-    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    socket.close(ec);
-  }
-}
 
 /// See the file comment.
 template <class Stream>

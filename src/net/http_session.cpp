@@ -119,14 +119,13 @@ void http_session::on_detected(beast::error_code ec, bool is_tls) {
 
 void http_session::refuse_plaintext() {
   // A plain HTTP client (or ws://) on the TLS port gets an answer it can read, then the close.
-  static const std::string answer =
-    "HTTP/1.1 400 Bad Request\r\n"
-    "Server: parley\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n"
-    "Connection: close\r\n"
-    "Content-Length: 45\r\n"  // the line below
-    "\r\n"
-    "this port speaks TLS: use https:// or wss://\n";
+  static const std::string body = "this port speaks TLS: use https:// or wss://\n";
+  static const std::string answer = "HTTP/1.1 400 Bad Request\r\n"
+                                    "Server: parley\r\n"
+                                    "Content-Type: text/plain; charset=utf-8\r\n"
+                                    "Connection: close\r\n"
+                                    "Content-Length: " +
+                                    std::to_string(body.size()) + "\r\n\r\n" + body;
   tcp().expires_after(ctx_->cfg.connection.write_timeout);
   asio::async_write(tcp(), asio::buffer(answer),
                     [self = shared_from_this()](beast::error_code, std::size_t) { self->do_close(); });
@@ -383,8 +382,7 @@ void http_session::on_linger(beast::error_code ec, std::size_t n) {
 }
 
 void http_session::do_close() {
-  beast::error_code ec;
-  tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  shutdown_send(tcp().socket());
 }
 
 } // namespace parley::net

@@ -8,7 +8,7 @@
 #include "net/http_refusal.hpp"
 #include "net/io_loop.hpp"
 #include "net/server_context.hpp"
-#include "net/tls_stream.hpp"
+#include "net/streams.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>

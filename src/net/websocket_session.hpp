@@ -22,7 +22,7 @@
 #include "net/io_loop.hpp"
 #include "net/loop_connection.hpp"
 #include "net/server_context.hpp"
-#include "net/tls_stream.hpp"
+#include "net/streams.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
