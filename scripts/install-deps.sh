@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev
   doctest-dev
   libssl-dev
+  openssl
   libspdlog-dev
   libsqlite3-dev
   sqlite3
