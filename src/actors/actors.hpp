@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,34 @@ using append_atom = caf::atom_constant<caf::atom("append")>;       ///< persist 
 using after_atom = caf::atom_constant<caf::atom("after")>;         ///< messages newer than an id
 using flush_atom = caf::atom_constant<caf::atom("flush")>;         ///< commit the pending group
 using prune_atom = caf::atom_constant<caf::atom("prune")>;         ///< apply retention
+using moderate_atom = caf::atom_constant<caf::atom("moderate")>;   ///< kick, ban, mute, delete
+using kicked_atom = caf::atom_constant<caf::atom("kicked")>;       ///< a room removed a session
+using banned_atom = caf::atom_constant<caf::atom("banned")>;       ///< a server-wide ban: close
+using admit_atom = caf::atom_constant<caf::atom("admit")>;         ///< sign a verified user in
+using bans_atom = caf::atom_constant<caf::atom("bans")>;           ///< server-wide bans in force
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;   ///< sign-in or refresh time is up
+using reauth_atom = caf::atom_constant<caf::atom("reauth")>;       ///< the token expired
 
 // -- messages --------------------------------------------------------------------------------------
+
+/// A moderation action as actors pass it on and the store records it (the audit log keeps every
+/// one, with who did it, when and why).
+struct moderation_record {
+  protocol::moderation_action action = protocol::moderation_action::kick;
+  std::string room;              ///< empty: server-wide (ban and unban only)
+  std::string user;              ///< the target user (empty for delete)
+  std::string by;                ///< the moderator's user id
+  uint64_t message_id = 0;       ///< delete: the message
+  std::optional<int64_t> until;  ///< ban and mute: ms since the Unix epoch; nullopt: for good
+  std::string reason;
+  int64_t ts = 0;                ///< when it was done, ms since the Unix epoch
+};
+
+/// A ban or mute in force.
+struct restriction {
+  std::string user;
+  std::optional<int64_t> until;  ///< ms since the Unix epoch; nullopt: for good
+};
 
 /// What a session hands a room when it joins.
 struct join_request {
@@ -64,6 +91,7 @@ struct join_request {
   std::optional<uint64_t> since;   ///< recovery: last id the client saw
   std::optional<uint64_t> epoch;   ///< recovery: the epoch it saw it in
   protocol::ref_t ref;             ///< echoed on the "joined" frame
+  std::string name = {};           ///< display name; empty: the user id
 };
 
 /// What a room answers a successful join with. The "joined" frame itself goes straight to the
@@ -93,6 +121,8 @@ struct room_snapshot {
   uint64_t last_id = 0;   ///< highest id ever accepted (0: none yet)
   std::vector<protocol::chat_message> recent;  ///< the newest messages, oldest first
   bool created = false;   ///< this open made a new room (it counts against the cap from now on)
+  std::vector<restriction> bans = {};   ///< users banned from the room, in force now
+  std::vector<restriction> mutes = {};  ///< users muted in the room, in force now
 };
 
 
@@ -137,6 +167,12 @@ using room_actor = caf::typed_actor<
   caf::replies_to<who_atom, caf::actor, who_request>::with<ok_atom>,
   /// Relays a typing indicator from a member to the others (coalesced per user; not in counts mode).
   caf::reacts_to<typing_atom, caf::actor>,
+  /// Records a moderation action in the store, then enforces it: kick and ban remove the user's
+  /// sessions (kicked_atom to each), a ban refuses later joins with banned, a mute refuses posts
+  /// with muted, a delete turns the message into a tombstone everywhere. Then broadcasts a
+  /// "moderation" frame. The session has checked the moderator's permission. Errors:
+  /// store_unavailable, not_found (delete of an id the room never had).
+  caf::replies_to<moderate_atom, moderation_record>::with<ok_atom>,
   /// Internal: the oldest running grace period may have ended (one timer per room).
   caf::reacts_to<expire_atom>,
   /// Internal: the presence interval ended: flush pending changes as one presence_diff, resend
@@ -154,7 +190,16 @@ using session_actor = caf::typed_actor<
   /// A room this session belongs to restarted under a new handle.
   caf::reacts_to<moved_atom, std::string, room_actor>,
   /// A room this session belongs to failed for good.
-  caf::reacts_to<closed_atom, std::string>>;
+  caf::reacts_to<closed_atom, std::string>,
+  /// A moderator removed this session's user from a room (reason "kicked" or "banned"); the room
+  /// has already dropped the membership.
+  caf::reacts_to<kicked_atom, std::string, std::string>,
+  /// The user is banned from the server: error banned, then close (4403).
+  caf::reacts_to<banned_atom, moderation_record>,
+  /// Internal: the sign-in or refresh deadline of the given generation passed.
+  caf::reacts_to<deadline_atom, uint64_t>,
+  /// Internal: the token of the given generation expired.
+  caf::reacts_to<reauth_atom, uint64_t>>;
 
 /// What the directory answers a lookup with.
 struct room_lookup {
@@ -179,6 +224,12 @@ using directory_actor = caf::typed_actor<
 using presence_actor = caf::typed_actor<
   /// Registers a session of a user; the tracker monitors it, and its end starts the user's grace.
   caf::reacts_to<put_atom, std::string, caf::actor>,
+  /// Registers a session of a verified user (jwt mode) like put, unless the user is banned from
+  /// the server. Errors: banned (context: until).
+  caf::replies_to<admit_atom, std::string, caf::actor>::with<ok_atom>,
+  /// A server-wide ban or unban: recorded by the store first, then in force: every session of a
+  /// banned user gets banned_atom at once, and admit refuses the user. Errors: store_unavailable.
+  caf::replies_to<moderate_atom, moderation_record>::with<ok_atom>,
   /// Answers, per user in the order asked, whether they are online (a session, or within the
   /// grace) and how many sessions they have. Errors: none (a dead tracker: request_receiver_down).
   caf::replies_to<status_atom, std::vector<std::string>>::with<std::vector<protocol::user_status>>,
@@ -205,6 +256,13 @@ using store_actor = caf::typed_actor<
   caf::reacts_to<flush_atom>,
   /// Internal: apply retention (one bounded step at a time).
   caf::reacts_to<prune_atom>,
+  /// Records a moderation action in the audit log and applies what it changes: a ban or mute row
+  /// (room, or server-wide when the room is empty), its removal (unban, unmute), or a message's
+  /// tombstone (delete: text cleared, deleted set; history and recovery return it so). Commits
+  /// before answering. Errors: store_unavailable, not_found (delete of a message not stored).
+  caf::replies_to<moderate_atom, moderation_record>::with<ok_atom>,
+  /// The server-wide bans in force now.
+  caf::replies_to<bans_atom>::with<std::vector<restriction>>,
   /// A room left memory (retired or given up). If it never got a message, it stops counting
   /// against max_rooms; stored rooms keep counting.
   caf::reacts_to<retire_atom, std::string>>;
@@ -238,3 +296,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::protocol::chat_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::child_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_actor)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_lookup)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::moderation_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::restriction>)

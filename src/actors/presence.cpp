@@ -1,5 +1,6 @@
 #include "actors/presence.hpp"
 
+#include "actors/errors.hpp"
 #include "actors/grace_timer.hpp"
 #include "actors/registry.hpp"
 
@@ -71,6 +72,12 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
         result.push_back(protocol::user_status{user, sessions > 0 || mem.grace.contains(user), sessions});
       }
       return result;
+    },
+    [self](admit_atom, std::string&, caf::actor&) -> caf::result<ok_atom> {
+      return make_protocol_error(protocol::error_code::internal);  // TODO(identity)
+    },
+    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
+      return make_protocol_error(protocol::error_code::internal);  // TODO(identity)
     },
     [self](expire_atom) {
       self->state.grace_scheduled = false;

@@ -512,6 +512,9 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}));
       fan_out(st, payload, frame_priority::droppable, session.id());
     },
+    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
+      return make_protocol_error(protocol::error_code::internal);  // TODO(identity): moderation
+    },
     [self](expire_atom) {
       self->state.grace_scheduled = false;
       expire_due(self);

@@ -286,6 +286,18 @@ void handle(self_ptr self, protocol::crash_room_cmd& cmd, const protocol::ref_t&
   }
 }
 
+void handle(self_ptr self, protocol::auth_cmd&, const protocol::ref_t& ref) {
+  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+}
+
+void handle(self_ptr self, protocol::refresh_cmd&, const protocol::ref_t& ref) {
+  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+}
+
+void handle(self_ptr self, protocol::moderate_cmd&, const protocol::ref_t& ref) {
+  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+}
+
 void handle(self_ptr self, protocol::decode_error& err, const protocol::ref_t& ref) {
   fail(self, err.code, std::move(err.message), ref);
 }
@@ -347,6 +359,10 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
       if (self->state.rooms.erase(name) > 0)
         reply(self, protocol::left_event{name, "room_failed", std::nullopt});
     },
+    [self](kicked_atom, const std::string&, const std::string&) { /* TODO(identity) */ },
+    [self](banned_atom, const moderation_record&) { /* TODO(identity) */ },
+    [self](deadline_atom, uint64_t) { /* TODO(identity) */ },
+    [self](reauth_atom, uint64_t) { /* TODO(identity) */ },
   };
 }
 

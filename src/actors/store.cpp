@@ -339,6 +339,12 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
       });
     },
     [self](flush_atom) { flush(self); },
+    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
+      return make_protocol_error(protocol::error_code::internal);  // TODO(identity): store helper
+    },
+    [self](bans_atom) -> caf::result<std::vector<restriction>> {
+      return std::vector<restriction>{};  // TODO(identity): store helper
+    },
     [self](retire_atom, const std::string& name) {
       // A stored room keeps counting; a room without a row is forgotten with its epoch.
       self->state.unwritten.erase(name);

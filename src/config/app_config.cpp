@@ -92,6 +92,20 @@ app_config::app_config() {
   opt_group{custom_options_, "tls"}
     .add(v.tls.certificate, "certificate", "PEM certificate chain; with key: HTTPS and WSS")
     .add(v.tls.key, "key", "PEM private key of the certificate");
+  opt_group{custom_options_, "auth"}
+    .add(v.auth.mode, "mode", "\"open\" (unverified ?name=) or \"jwt\" (signed tokens)")
+    .add(v.auth.algorithm, "algorithm", "HS256, RS256, ES256 or EdDSA")
+    .add(v.auth.secret, "secret", "HS256 secret (at least 32 bytes)")
+    .add(v.auth.secret_file, "secret_file", "file holding the HS256 secret")
+    .add(v.auth.public_key, "public_key", "PEM public key file for RS256, ES256, EdDSA")
+    .add(v.auth.issuer, "issuer", "required iss; empty: not checked")
+    .add(v.auth.audience, "audience", "required aud; empty: not checked")
+    .add(v.auth.leeway, "leeway", "clock skew allowed on exp and nbf")
+    .add(v.auth.auth_timeout, "auth_timeout", "time for a first auth frame")
+    .add(v.auth.refresh_grace, "refresh_grace", "time for a refresh after the token expired")
+    .add(v.auth.roles_claim, "roles_claim", "claim holding the roles")
+    .add(v.auth.rooms_claim, "rooms_claim", "claim listing private rooms")
+    .add(v.auth.room_rules, "room_rules", "room permissions by name pattern, first match wins");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }
@@ -118,6 +132,9 @@ const char* negative_duration(const settings& v) {
     {"store.busy_timeout", v.store.busy_timeout},
     {"store.retain_max_age", v.store.retain_max_age},
     {"store.retention_interval", v.store.retention_interval},
+    {"auth.leeway", v.auth.leeway},
+    {"auth.auth_timeout", v.auth.auth_timeout},
+    {"auth.refresh_grace", v.auth.refresh_grace},
   };
   for (const auto& [key, value] : durations)
     if (value < caf::timespan{0})
@@ -272,6 +289,8 @@ caf::error app_config::parse_command_line(int argc, char** argv) {
     return caf::make_error(caf::pec::illegal_argument, "rooms.max_rooms must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
     return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
+  if (values.auth.mode != "open" && values.auth.mode != "jwt")
+    return caf::make_error(caf::pec::illegal_argument, "auth.mode must be \"open\" or \"jwt\"");
   if (auto key = negative_duration(values))
     return caf::make_error(caf::pec::illegal_argument,
                            std::string{key} + " must not be negative");

@@ -131,6 +131,29 @@ struct tls_settings {
   bool enabled() const noexcept { return !certificate.empty() || !key.empty(); }
 };
 
+/// [auth]: who may connect, and what each role may do in which rooms (docs/auth.md).
+struct auth_settings {
+  /// "open": clients name themselves with ?name= (names are not verified; local use only).
+  /// "jwt": clients sign in with a JSON Web Token (handshake subprotocol or a first auth frame).
+  std::string mode = "open";
+  std::string algorithm = "HS256";  ///< HS256, RS256, ES256 or EdDSA; never taken from a token
+  std::string secret;               ///< HS256: the shared secret, at least 32 bytes
+  std::string secret_file;          ///< HS256: a file holding the secret (instead of `secret`)
+  std::string public_key;           ///< RS256, ES256, EdDSA: PEM file of the public key
+  std::string issuer;               ///< non-empty: tokens must carry this "iss"
+  std::string audience;             ///< non-empty: tokens' "aud" must contain this
+  caf::timespan leeway = std::chrono::seconds(30);        ///< clock skew allowed on exp and nbf
+  caf::timespan auth_timeout = std::chrono::seconds(5);   ///< a first auth frame must come this soon
+  caf::timespan refresh_grace = std::chrono::seconds(30); ///< after exp, a refresh must come this soon
+  std::string roles_claim = "roles";  ///< the claim holding the user's roles
+  std::string rooms_claim = "rooms";  ///< the claim listing the private rooms a user may join
+  /// Room permissions by room-name pattern, first match wins, e.g.
+  /// "announcements post=moderator" or "team-* join=listed" (auth/permissions.hpp).
+  std::vector<std::string> room_rules;
+
+  bool jwt() const noexcept { return mode == "jwt"; }
+};
+
 /// [testing]: switches for the end-to-end tests. Never enable in production.
 struct testing_settings {
   bool fault_injection = false;  ///< accept {"type":"crash_room"} to kill a room actor
@@ -147,6 +170,7 @@ struct settings {
   supervisor_settings supervisor;
   store_settings store;
   tls_settings tls;
+  auth_settings auth;
   testing_settings testing;
 };
 

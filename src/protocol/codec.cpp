@@ -483,8 +483,26 @@ const char* to_string(error_code code) {
     case error_code::store_unavailable: return "store_unavailable";
     case error_code::internal: return "internal";
     case error_code::room_limit: return "room_limit";
+    case error_code::unauthenticated: return "unauthenticated";
+    case error_code::forbidden: return "forbidden";
+    case error_code::banned: return "banned";
+    case error_code::muted: return "muted";
+    case error_code::token_expired: return "token_expired";
+    case error_code::not_found: return "not_found";
   }
   return "internal";  // only reachable through a cast of an out-of-range value
+}
+
+const char* to_string(moderation_action action) {
+  switch (action) {
+    case moderation_action::kick: return "kick";
+    case moderation_action::ban: return "ban";
+    case moderation_action::unban: return "unban";
+    case moderation_action::mute: return "mute";
+    case moderation_action::unmute: return "unmute";
+    case moderation_action::delete_message: return "delete";
+  }
+  return "kick";
 }
 
 bool is_valid_user_name(std::string_view name) {

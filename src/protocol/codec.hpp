@@ -3,6 +3,7 @@
 // JSON <-> typed protocol v1. The only file pair in Parley that knows JSON (nlohmann/json).
 // Decoding never throws: every bad input becomes a decode_error with a stable code.
 
+#include "auth/claims.hpp"
 #include "protocol/messages.hpp"
 
 #include <cstddef>
@@ -22,6 +23,8 @@ struct codec_limits {
   std::size_t max_cid_bytes = 64;     ///< longer "cid" values are a bad_field
   uint32_t page_size = 100;           ///< names in one "who" page: its default and largest "limit"
   std::size_t max_status_users = 100; ///< names in one "status" command
+  std::size_t max_token_bytes = 8192; ///< "token" of auth and refresh
+  std::size_t max_reason_bytes = 200; ///< "reason" of a moderation command
 };
 
 /// User names: 1-32 characters of [A-Za-z0-9_.-].
@@ -50,7 +53,27 @@ std::string encode(const status_event& ev);
 std::string encode(const typing_event& ev);
 std::string encode(const pong_event& ev);
 std::string encode(const error_event& ev);
+std::string encode(const refreshed_event& ev);
+std::string encode(const moderation_event& ev);
+std::string encode(const moderated_event& ev);
 /// A chat message as a {"type":"message",...} event.
 std::string encode(const chat_message& msg);
+
+// -- JSON Web Token parts (auth/jwt.hpp does the base64url and the signatures) ----------------------
+
+/// A token's decoded header JSON; nullopt unless it is an object whose "alg" is a string.
+std::optional<auth::token_header> decode_token_header(std::string_view json);
+
+/// A token's decoded payload JSON; nullopt if it is not an object or a known claim has the wrong
+/// type (exp/nbf/iat: integers; sub/name/iss: strings; aud and the roles claim: a string or an
+/// array of strings; the rooms claim: an array of strings).
+std::optional<auth::token_claims> decode_token_claims(std::string_view json,
+                                                      const std::string& roles_claim,
+                                                      const std::string& rooms_claim);
+
+std::string encode_token_header(const auth::token_header& header);
+/// Only the claims that are set (non-empty, or with a value).
+std::string encode_token_claims(const auth::token_claims& claims, const std::string& roles_claim,
+                                const std::string& rooms_claim);
 
 } // namespace parley::protocol

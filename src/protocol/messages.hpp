@@ -33,6 +33,12 @@ enum class error_code : uint8_t {
   store_unavailable,    ///< the message store cannot write; nothing was accepted; retry later
   internal,             ///< a server fault; safe to retry
   room_limit,           ///< the server holds as many rooms as it allows: no new room, existing ones work
+  unauthenticated,      ///< jwt mode: no valid token yet (missing, late or refused); the connection closes
+  forbidden,            ///< the user's roles or token do not allow this (join, post, moderate)
+  banned,               ///< banned from the room (join refused) or from the server (connection closes)
+  muted,                ///< muted in the room: sends are refused until "until"
+  token_expired,        ///< the token's exp passed: send {"type":"refresh"} within the grace
+  not_found,            ///< the message a moderator named does not exist in the room
 };
 
 /// The stable wire name of an error code, e.g. "room_full".
@@ -48,6 +54,8 @@ struct chat_message {
   std::string text;
   int64_t ts = 0;    ///< server time, milliseconds since the Unix epoch
   std::string cid;   ///< client id for dedup; empty when the client gave none
+  std::string name = {};  ///< the sender's display name (a token's "name" claim); empty: same as `from`
+  bool deleted = false;  ///< a moderator deleted it: a tombstone, `text` is empty
 };
 
 /// A client's correlation reference, echoed on replies and errors. Absent when the client sent none.
@@ -101,6 +109,33 @@ struct crash_room_cmd {
   std::string room;
 };
 
+/// Signs a connection in (jwt mode) with a token, as its first frame.
+struct auth_cmd {
+  std::string token;
+};
+
+/// Replaces the connection's token with a newer one of the same user, before or after it expires.
+struct refresh_cmd {
+  std::string token;
+};
+
+/// What a moderator (or, server-wide, an admin) does to a user or a message.
+enum class moderation_action : uint8_t { kick, ban, unban, mute, unmute, delete_message };
+
+/// The wire name of a moderation action: "kick", "ban", "unban", "mute", "unmute", "delete".
+const char* to_string(moderation_action action);
+
+/// kick / ban / unban / mute / unmute a user, or delete a message. A ban or unban without a room
+/// is server-wide (admins only).
+struct moderate_cmd {
+  moderation_action action = moderation_action::kick;
+  std::string room;                      ///< empty: server-wide (ban and unban only)
+  std::string user;                      ///< the target user (empty for delete)
+  uint64_t id = 0;                       ///< delete: the message id
+  std::optional<uint64_t> duration;      ///< ban and mute: seconds; absent: for good
+  std::string reason;                    ///< optional, at most 200 bytes
+};
+
 /// A frame that could not be decoded. It travels like a command so the session answers it in order.
 struct decode_error {
   error_code code;
@@ -109,7 +144,7 @@ struct decode_error {
 
 using command =
   std::variant<join_cmd, send_cmd, history_cmd, leave_cmd, who_cmd, typing_cmd, status_cmd,
-               ping_cmd, crash_room_cmd, decode_error>;
+               ping_cmd, crash_room_cmd, auth_cmd, refresh_cmd, moderate_cmd, decode_error>;
 
 /// One decoded inbound frame: the command and the client's correlation reference, if any.
 struct inbound {
@@ -122,6 +157,36 @@ struct inbound {
 struct welcome_event {
   std::string user;
   std::string session;
+  std::string name = {};               ///< display name; empty: not sent (same as user)
+  std::vector<std::string> roles = {}; ///< empty: not sent (open mode)
+  std::optional<int64_t> expires_at = std::nullopt; ///< the token's exp in ms since the Unix epoch (jwt mode)
+};
+
+/// The answer to a refresh: the connection now runs on the new token.
+struct refreshed_event {
+  std::vector<std::string> roles;
+  int64_t expires_at = 0;  ///< ms since the Unix epoch
+  ref_t ref;
+};
+
+/// A moderation action, broadcast to the room it happened in.
+struct moderation_event {
+  moderation_action action = moderation_action::kick;
+  std::string room;                 ///< empty: server-wide
+  std::string user;                 ///< the target (empty for delete)
+  std::string by;                   ///< the moderator's user id
+  uint64_t id = 0;                  ///< delete: the message id
+  std::optional<int64_t> until;     ///< ban and mute: ms since the Unix epoch; absent: for good
+  std::string reason;
+};
+
+/// The answer to a moderator's command, once the action is recorded and in force.
+struct moderated_event {
+  moderation_action action = moderation_action::kick;
+  std::string room;  ///< empty: server-wide
+  std::string user;
+  uint64_t id = 0;
+  ref_t ref;
 };
 
 /// A chat message already encoded as a {"type":"message",...} object, shared read-only: the very
@@ -153,7 +218,9 @@ struct joined_event {
 
 struct left_event {
   std::string room;
-  std::string reason;  ///< "left" for an explicit leave, "room_failed" when the room could not be restarted
+  /// "left" for an explicit leave, "room_failed" when the room could not be restarted, "kicked" or
+  /// "banned" when a moderator removed the user.
+  std::string reason;
   ref_t ref;
 };
 
@@ -213,6 +280,7 @@ struct error_event {
   error_code code;
   std::string message;
   ref_t ref;
+  std::optional<int64_t> until = std::nullopt;  ///< banned and muted: ms since the Unix epoch; absent: for good
 };
 
 } // namespace parley::protocol
