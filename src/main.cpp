@@ -7,6 +7,7 @@
 #include "actors/session.hpp"
 #include "actors/store.hpp"
 #include "actors/supervisor.hpp"
+#include "auth/auth_config.hpp"
 #include "config/app_config.hpp"
 #include "net/server.hpp"
 
@@ -46,7 +47,33 @@ session_config make_session_config(const settings& s) {
   cfg.new_rooms_per_second = s.connection.new_rooms_per_minute / 60.0;
   cfg.new_rooms_burst = s.connection.new_rooms_burst;
   cfg.fault_injection = s.testing.fault_injection;
+  cfg.auth_timeout = s.auth.auth_timeout;
+  cfg.refresh_grace = s.auth.refresh_grace;
   return cfg;
+}
+
+/// The token verifier in jwt mode (null in open mode) and the room rules; false after logging why
+/// when a setting cannot be used.
+bool load_auth(const auth_settings& s, session_config& cfg) {
+  try {
+    cfg.permissions = std::make_shared<const auth::room_permissions>(s.room_rules);
+  } catch (const std::invalid_argument& e) {
+    spdlog::critical("invalid [auth] room_rules: {}", e.what());
+    return false;
+  }
+  if (!s.jwt()) {
+    spdlog::warn("[auth] mode is open: users name themselves and nothing verifies it; use jwt "
+                 "anywhere but on your own machine");
+    return true;
+  }
+  try {
+    cfg.verifier = std::make_shared<const auth::jwt_verifier>(auth::make_verifier_settings(s));
+  } catch (const auth::auth_config_error& e) {
+    spdlog::critical("cannot sign users in: {}", e.what());
+    return false;
+  }
+  spdlog::info("users sign in with {} tokens", s.algorithm);
+  return true;
 }
 
 protocol::codec_limits make_codec_limits(const settings& s) {
@@ -77,6 +104,9 @@ int run(app_config& cfg) {
   if (s.testing.fault_injection)
     spdlog::warn("fault injection is enabled ([testing] fault_injection): never in production");
   if (!check_database(s.store))
+    return 1;
+  auto session_cfg = make_session_config(s);
+  if (!load_auth(s.auth, session_cfg))
     return 1;
   caf::actor_system sys{cfg};
 
@@ -115,10 +145,12 @@ int run(app_config& cfg) {
                                     },
                                     nullptr, true});
 
-  auto session_cfg = make_session_config(s);
-  int rc = net::run_server(s, make_codec_limits(s), [&sys, session_cfg](frame_sink_ptr sink, std::string name) {
-    return sys.spawn(session, std::move(sink), std::move(name), session_cfg);
-  });
+  int rc = net::run_server(
+    s, make_codec_limits(s),
+    [&sys, session_cfg](frame_sink_ptr sink, std::optional<auth::identity> who) {
+      return sys.spawn(session, std::move(sink), std::move(who), session_cfg);
+    },
+    session_cfg.verifier);
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});

@@ -99,6 +99,10 @@ session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<re
       },
       [](moved_atom, std::string, room_actor) {},
       [](closed_atom, std::string) {},
+      [](kicked_atom, std::string, std::string) {},
+      [](banned_atom, moderation_record) {},
+      [](deadline_atom, uint64_t) {},
+      [](reauth_atom, uint64_t) {},
     };
   };
   return sys.spawn(fun, std::move(rec), std::move(sink));
@@ -130,7 +134,8 @@ struct fixture {
 
   void start() {
     srv = std::make_unique<net::server>(
-      s, limits, [this](frame_sink_ptr sink, std::string name) -> session_actor {
+      s, limits, [this](frame_sink_ptr sink, std::optional<auth::identity> who) -> session_actor {
+        std::string name = who ? who->user : std::string{};
         auto a = spawn_recording_session(sys, rec, sink);
         std::lock_guard<std::mutex> lock{rec->mutex};
         rec->sinks.push_back(std::move(sink));

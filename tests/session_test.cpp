@@ -51,7 +51,9 @@ struct session_fixture : fixture {
 
   client connect(const std::string& name) {
     client c{session_actor{}, std::make_shared<recording_sink>()};
-    c.handle = spawn(session, frame_sink_ptr{c.sink}, name, cfg);
+    auth::identity who;
+    who.user = name;
+    c.handle = spawn(session, frame_sink_ptr{c.sink}, std::optional<auth::identity>{who}, cfg);
     run();
     return c;
   }

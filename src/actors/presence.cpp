@@ -8,6 +8,11 @@
 #include <caf/actor_system.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 
 namespace parley {
 
@@ -18,6 +23,57 @@ using self_ptr = presence_actor::stateful_pointer<presence_state>;
 /// One timer for all grace periods: the oldest one's deadline.
 void schedule_grace(self_ptr self) {
   arm_grace_timer(self, self->state.mem->grace, self->state.grace_scheduled);
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// The ban of `user` in force now, if any (an expired one is forgotten on the way).
+std::optional<std::optional<int64_t>> ban_of(presence_memory& mem, const std::string& user) {
+  auto i = mem.server_bans.find(user);
+  if (i == mem.server_bans.end())
+    return std::nullopt;
+  if (i->second && *i->second <= now_ms()) {
+    mem.server_bans.erase(i);
+    return std::nullopt;
+  }
+  return i->second;
+}
+
+/// Registers a live session of `user`.
+void track(self_ptr self, std::string user, const caf::actor& session) {
+  auto& mem = *self->state.mem;
+  if (!mem.sessions.emplace(session.id(), tracked_session{user, session}).second)
+    return;  // registered already
+  self->monitor(session);
+  mem.grace.cancel(user);
+  ++mem.session_count[std::move(user)];
+}
+
+/// The first incarnation reads the server-wide bans; nothing else is handled until it has them
+/// (await), so no banned user slips in. A store that cannot answer fails this incarnation, and
+/// the supervisor tries again with backoff. Without a store (unit tests) there are no bans.
+void load_bans(self_ptr self) {
+  auto& mem = *self->state.mem;
+  if (mem.bans_loaded)
+    return;
+  auto store = registered<store_actor>(self->system(), store_atom::value);
+  if (!store)
+    return;
+  self->request(store, std::chrono::seconds(10), bans_atom::value)
+    .await(
+      [self](std::vector<restriction>& bans) {
+        auto& mem = *self->state.mem;
+        for (auto& ban : bans)
+          mem.server_bans[std::move(ban.user)] = ban.until;
+        mem.bans_loaded = true;
+      },
+      [self](caf::error& err) {
+        spdlog::error("presence failed to read the server-wide bans: {}", self->system().render(err));
+        self->quit(std::move(err));
+      });
 }
 
 /// Forgets the users whose grace ended (they are offline now) and waits for the next one.
@@ -37,6 +93,7 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
     self->monitor(session.handle);
   expire_due(self);
   register_as(self, presence_atom::value);
+  load_bans(self);
 
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& mem = *self->state.mem;
@@ -55,12 +112,40 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
 
   return {
     [self](put_atom, std::string& user, caf::actor& session) {
-      auto& mem = *self->state.mem;
-      if (!mem.sessions.emplace(session.id(), tracked_session{user, session}).second)
-        return;  // registered already
-      self->monitor(session);
-      mem.grace.cancel(user);
-      ++mem.session_count[std::move(user)];
+      track(self, std::move(user), session);
+    },
+    [self](admit_atom, std::string& user, caf::actor& session) -> caf::result<ok_atom> {
+      if (auto ban = ban_of(*self->state.mem, user))
+        return make_protocol_error(protocol::error_code::banned, *ban);
+      track(self, std::move(user), session);
+      return ok_atom::value;
+    },
+    [self](moderate_atom, moderation_record& record) -> caf::result<ok_atom> {
+      using protocol::moderation_action;
+      if (record.action != moderation_action::ban && record.action != moderation_action::unban)
+        return make_protocol_error(protocol::error_code::bad_field);
+      auto store = registered<store_actor>(self->system(), store_atom::value);
+      if (!store)
+        return make_protocol_error(protocol::error_code::store_unavailable);
+      // Recorded first, then in force: a ban nobody could write down would vanish on restart.
+      auto promise = self->make_response_promise<ok_atom>();
+      self->request(store, std::chrono::seconds(10), moderate_atom::value, record)
+        .then(
+          [self, promise, record](ok_atom) mutable {
+            auto& mem = *self->state.mem;
+            if (record.action == moderation_action::unban) {
+              mem.server_bans.erase(record.user);
+            } else {
+              mem.server_bans[record.user] = record.until;
+              spdlog::info("{} banned {} from the server", record.by, record.user);
+              for (auto& [id, session] : mem.sessions)
+                if (session.user == record.user)
+                  self->send(caf::actor_cast<session_actor>(session.handle), banned_atom::value, record);
+            }
+            promise.deliver(ok_atom::value);
+          },
+          [promise](caf::error& err) mutable { promise.deliver(from_store(std::move(err))); });
+      return promise;
     },
     [self](status_atom, const std::vector<std::string>& users) {
       auto& mem = *self->state.mem;
@@ -72,12 +157,6 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
         result.push_back(protocol::user_status{user, sessions > 0 || mem.grace.contains(user), sessions});
       }
       return result;
-    },
-    [self](admit_atom, std::string&, caf::actor&) -> caf::result<ok_atom> {
-      return make_protocol_error(protocol::error_code::internal);  // TODO(identity)
-    },
-    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
-      return make_protocol_error(protocol::error_code::internal);  // TODO(identity)
     },
     [self](expire_atom) {
       self->state.grace_scheduled = false;

@@ -6,6 +6,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -29,6 +30,10 @@ struct presence_memory {
   std::unordered_map<std::string, std::size_t> session_count;
   /// Users whose last session ended, online until their grace ends.
   grace_queue grace;
+  /// Users banned from the server: user -> until (ms since the Unix epoch; nullopt: for good).
+  /// Loaded from the store by the first incarnation, then kept up to date by moderate_atom.
+  std::unordered_map<std::string, std::optional<int64_t>> server_bans;
+  bool bans_loaded = false;
 };
 
 struct presence_state {
@@ -40,7 +45,9 @@ struct presence_state {
 
 /// The presence tracker: a user is online while any session is alive, and for the grace after the
 /// last one ends, so a quick reconnect never shows as offline. It answers the "status" command.
-/// Registers itself as "presence".
+/// Since it sees every session of every user, it also keeps users banned from the server out
+/// (admit) and closes their sessions when a ban comes (moderate_atom). Registers itself as
+/// "presence".
 presence_actor::behavior_type presence(presence_actor::stateful_pointer<presence_state> self,
                                        std::shared_ptr<presence_memory> mem);
 

@@ -263,6 +263,18 @@ void publish(self_ptr self, protocol::chat_message msg) {
   remember(*st.mem, held_message{std::move(msg), std::move(encoded)}, st.cfg.rooms.history_size);
 }
 
+/// The restriction of `user` in force now, if any; an expired one is forgotten on the way.
+std::optional<std::optional<int64_t>> in_force(restriction_map& map, const std::string& user) {
+  auto i = map.find(user);
+  if (i == map.end())
+    return std::nullopt;
+  if (i->second && *i->second <= now_ms()) {
+    map.erase(i);
+    return std::nullopt;
+  }
+  return i->second;
+}
+
 /// After a crash: messages the store committed for the previous incarnation but whose commit
 /// answer it never saw. They were accepted, so members get them now.
 void catch_up(self_ptr self) {
@@ -292,12 +304,14 @@ caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const
   auto& st = self->state;
   auto& mem = *st.mem;
   auto id = session.id();
+  if (auto ban = in_force(mem.bans, req.user))
+    return make_protocol_error(protocol::error_code::banned, *ban);
   bool already = mem.members.count(id) > 0;
   if (!already && mem.members.size() >= st.cfg.rooms.capacity)
     return make_protocol_error(protocol::error_code::room_full);
   if (!already) {
     self->monitor(session);
-    mem.members.emplace(id, room_member{session, req.user, req.sink});
+    mem.members.emplace(id, room_member{session, req.user, req.sink, req.name});
     // Back within the grace: nobody saw the user go, so nobody sees them come back.
     if (st.user_sessions[req.user]++ == 0 && !mem.grace.cancel(req.user))
       record(self, req.user, true);
@@ -359,6 +373,69 @@ void adopt(self_ptr self) {
     schedule_tick(self);
 }
 
+// -- moderation ---------------------------------------------------------------------------------------
+
+/// Removes every session of `user` from the room at once, telling each why (kicked_atom). The user
+/// stops being present without grace: they did not just lose their connection.
+void remove_user(self_ptr self, const std::string& user, const std::string& reason) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  std::vector<caf::actor> sessions;
+  for (auto& [id, member] : mem.members)
+    if (member.user == user)
+      sessions.push_back(member.session);
+  std::string dropped;
+  for (auto& session : sessions) {
+    self->demonitor(session.address());
+    drop_member(self, session.id(), dropped);
+    self->send(caf::actor_cast<session_actor>(session), kicked_atom::value, mem.name, reason);
+  }
+  bool in_grace = mem.grace.cancel(user);
+  if (!sessions.empty() || in_grace)
+    record(self, user, false);
+}
+
+/// A tombstone in place of a held message: the same id, no text, and a frame that says deleted.
+void tombstone(room_memory& mem, uint64_t id) {
+  auto i = std::lower_bound(mem.history.begin(), mem.history.end(), id,
+                            [](const held_message& m, uint64_t x) { return m.msg.id < x; });
+  if (i == mem.history.end() || i->msg.id != id)
+    return;  // only the store holds it, and the store has turned it into a tombstone already
+  i->msg.text.clear();
+  i->msg.deleted = true;
+  i->encoded = encode_frame(i->msg);
+}
+
+/// Puts a recorded moderation action in force, then tells the room.
+void enforce(self_ptr self, const moderation_record& record) {
+  using protocol::moderation_action;
+  auto& mem = *self->state.mem;
+  switch (record.action) {
+    case moderation_action::kick:
+      remove_user(self, record.user, "kicked");
+      break;
+    case moderation_action::ban:
+      mem.bans[record.user] = record.until;
+      remove_user(self, record.user, "banned");
+      break;
+    case moderation_action::unban:
+      mem.bans.erase(record.user);
+      break;
+    case moderation_action::mute:
+      mem.mutes[record.user] = record.until;
+      break;
+    case moderation_action::unmute:
+      mem.mutes.erase(record.user);
+      break;
+    case moderation_action::delete_message:
+      tombstone(mem, record.message_id);
+      break;
+  }
+  protocol::moderation_event ev{record.action, mem.name, record.user, record.by,
+                                record.message_id, record.until, record.reason};
+  fan_out(self->state, make_frame(protocol::encode(ev)), frame_priority::essential);
+}
+
 } // namespace
 
 std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot,
@@ -369,6 +446,10 @@ std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snaps
   mem->evicted_up_to = snapshot.recent.empty() ? snapshot.last_id : snapshot.recent.front().id - 1;
   for (const auto& msg : snapshot.recent)
     mem->history.push_back(held_message{msg, encode_frame(msg)});
+  for (const auto& ban : snapshot.bans)
+    mem->bans[ban.user] = ban.until;
+  for (const auto& mute : snapshot.mutes)
+    mem->mutes[mute.user] = mute.until;
   return mem;
 }
 
@@ -429,11 +510,14 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto i = mem.members.find(session.id());
       if (i == mem.members.end())
         return make_protocol_error(protocol::error_code::not_member);
+      if (auto mute = in_force(mem.mutes, i->second.user))
+        return make_protocol_error(protocol::error_code::muted, *mute);
       auto store = store_of(self);
       if (!store)
         return make_protocol_error(protocol::error_code::store_unavailable);
       // Accepted only once committed: the id comes from the store, the broadcast after it.
-      protocol::chat_message msg{mem.name, 0, i->second.user, std::move(text), now_ms(), std::move(cid)};
+      protocol::chat_message msg{mem.name, 0, i->second.user, std::move(text), now_ms(), std::move(cid),
+                                 i->second.name};
       auto promise = self->make_response_promise<uint64_t>();
       self->request(store, caf::infinite, append_atom::value, mem.epoch, std::move(msg))
         .then(
@@ -512,8 +596,28 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}));
       fan_out(st, payload, frame_priority::droppable, session.id());
     },
-    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
-      return make_protocol_error(protocol::error_code::internal);  // TODO(identity): moderation
+    [self](moderate_atom, moderation_record& record) -> caf::result<ok_atom> {
+      auto& mem = *self->state.mem;
+      if (record.action == protocol::moderation_action::delete_message && record.message_id >= mem.next_id)
+        return make_protocol_error(protocol::error_code::not_found);
+      auto store = store_of(self);
+      if (!store)
+        return make_protocol_error(protocol::error_code::store_unavailable);
+      record.room = mem.name;
+      // Recorded first, then in force: what the audit log and a restart know is what happened.
+      auto promise = self->make_response_promise<ok_atom>();
+      self->request(store, caf::infinite, moderate_atom::value, record)
+        .then(
+          [self, promise, record](ok_atom) mutable {
+            enforce(self, record);
+            promise.deliver(ok_atom::value);
+          },
+          [self, promise](caf::error& err) mutable {
+            if (err.category() != error_category)
+              self->state.store = nullptr;
+            promise.deliver(from_store(std::move(err)));
+          });
+      return promise;
     },
     [self](expire_atom) {
       self->state.grace_scheduled = false;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -21,7 +22,11 @@ struct room_member {
   caf::actor session;
   std::string user;
   frame_sink_ptr sink;
+  std::string name;  ///< display name for the messages it posts; empty: the user id
 };
+
+/// Users a room keeps out or silences: user -> until (ms since the Unix epoch; nullopt: for good).
+using restriction_map = std::unordered_map<std::string, std::optional<int64_t>>;
 
 /// A message a room holds in memory: the record, and the very frame it was broadcast as, which
 /// "joined" splices in so that a join never encodes a message again.
@@ -59,6 +64,8 @@ struct room_memory {
   grace_queue grace;
   protocol::presence_mode mode = protocol::presence_mode::users;
   std::size_t incarnation = 0;     ///< how many actors have run this room
+  restriction_map bans;   ///< banned users: joins refused with banned (the store has them too)
+  restriction_map mutes;  ///< muted users: posts refused with muted
 };
 
 /// Per-incarnation state: things that may be rebuilt after a restart.

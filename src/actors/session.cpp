@@ -41,18 +41,35 @@ void reply(self_ptr self, const Event& ev) {
   self->state.sink->push(make_frame(protocol::encode(ev)), frame_priority::essential);
 }
 
-/// Errors that are the server's fault, not the client's: they never count as abuse.
+/// Errors that never count as abuse: the server's fault, or a token's age (which closes on its own).
 bool server_side(error_code code) {
   return code == error_code::room_unavailable || code == error_code::store_unavailable ||
-         code == error_code::internal;
+         code == error_code::internal || code == error_code::token_expired;
 }
 
-/// Sends an error frame, and closes the connection once errors keep coming past the abuse limit.
-void fail(self_ptr self, error_code code, std::string message, const protocol::ref_t& ref) {
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// Sends a last error and closes the connection; nothing after it is handled.
+void close_with(self_ptr self, error_code code, std::string message, const protocol::ref_t& ref,
+                uint16_t close, std::string_view reason, std::optional<int64_t> until = std::nullopt) {
   auto& st = self->state;
   if (st.closing)
     return;
-  reply(self, protocol::error_event{code, std::move(message), ref});
+  st.closing = true;
+  reply(self, protocol::error_event{code, std::move(message), ref, until});
+  st.sink->close(close, reason);
+}
+
+/// Sends an error frame, and closes the connection once errors keep coming past the abuse limit.
+void fail(self_ptr self, error_code code, std::string message, const protocol::ref_t& ref,
+          std::optional<int64_t> until = std::nullopt) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  reply(self, protocol::error_event{code, std::move(message), ref, until});
   if (server_side(code))
     return;
   auto now = self->clock().now();
@@ -63,7 +80,7 @@ void fail(self_ptr self, error_code code, std::string message, const protocol::r
   recent.push_back(now);
   if (recent.size() > st.cfg.abuse_limit) {
     spdlog::warn("session {} of {} closed for abuse: {} errors within the window",
-                 session_id_text(st.session_id), st.user, recent.size());
+                 session_id_text(st.session_id), st.who.user, recent.size());
     st.closing = true;
     st.sink->close(close_code::abuse, "too many bad frames");
   }
@@ -80,9 +97,15 @@ void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
     message = "slow down: too many new rooms; joining existing rooms still works";
   else if (code == error_code::room_limit)
     message = "the server holds as many rooms as it allows; joining existing rooms still works";
+  else if (code == error_code::banned)
+    message = "you are banned from this room";
+  else if (code == error_code::muted)
+    message = "you are muted in this room";
+  else if (code == error_code::not_found)
+    message = "no such message in this room";
   else
     message = self->system().render(err);
-  fail(self, code, std::move(message), ref);
+  fail(self, code, std::move(message), ref, error_until(err));
 }
 
 /// The room handle if this session is a member (or its join went out to the room) and the room is
@@ -118,7 +141,7 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
   auto& st = self->state;
   if (auto j = st.joining.find(cmd.room); j != st.joining.end())
     j->second.handle = room;
-  join_request req{st.user, st.sink, cmd.since, cmd.epoch, ref};
+  join_request req{st.who.user, st.sink, cmd.since, cmd.epoch, ref, st.who.display_name};
   self->request(room, st.cfg.request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
                 std::move(req))
     .then(
@@ -172,10 +195,102 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
       });
 }
 
+/// Whether this user may do `action` in `room`; refuses with forbidden if not.
+bool permitted(self_ptr self, auth::room_action action, const std::string& room,
+               const protocol::ref_t& ref) {
+  auto& st = self->state;
+  static const auth::room_permissions defaults;
+  const auto& rules = st.cfg.permissions ? *st.cfg.permissions : defaults;
+  if (rules.allows(st.who, action, room))
+    return true;
+  static constexpr const char* verbs[] = {"join", "post in", "moderate"};
+  fail(self, error_code::forbidden,
+       std::string{"your roles do not allow you to "} + verbs[static_cast<int>(action)] + " " + room, ref);
+  return false;
+}
+
+// -- signing in (jwt mode) -----------------------------------------------------------------------
+
+void welcome(self_ptr self) {
+  auto& st = self->state;
+  protocol::welcome_event ev{st.who.user, session_id_text(st.session_id)};
+  if (st.cfg.verifier) {
+    ev.name = st.who.display_name;
+    ev.roles = auth::role_names(st.who.roles);
+    if (st.who.expires_at)
+      ev.expires_at = *st.who.expires_at * 1000;
+  }
+  reply(self, ev);
+}
+
+/// Asks for a refresh when the token's exp passes (a timer per token; older ones are ignored).
+void watch_expiry(self_ptr self) {
+  auto& st = self->state;
+  if (!st.who.expires_at)
+    return;
+  auto left = std::chrono::seconds{std::max<int64_t>(0, *st.who.expires_at - auth::unix_now())};
+  self->delayed_send(self, left, reauth_atom::value, st.token_generation);
+}
+
+/// A verified user's session starts: the presence tracker registers it unless the user is banned
+/// from the server. Nothing else is handled until it answers (await), so a banned user's frames
+/// never reach a room.
+void admit(self_ptr self, auth::identity who, const protocol::ref_t& ref) {
+  auto& st = self->state;
+  st.who = std::move(who);
+  st.phase = sign_in_phase::signed_in;
+  ++st.token_generation;
+  auto presence = registered<presence_actor>(self->system(), presence_atom::value);
+  if (!presence) {
+    close_with(self, error_code::room_unavailable, "presence is restarting; reconnect shortly", ref,
+               close_code::internal_error, "presence restarting");
+    return;
+  }
+  self->request(presence, st.cfg.request_timeout, admit_atom::value, st.who.user,
+                caf::actor_cast<caf::actor>(self))
+    .await(
+      [self](ok_atom) {
+        welcome(self);
+        watch_expiry(self);
+      },
+      [self, ref](caf::error& err) {
+        if (to_protocol_error(err) == error_code::banned)
+          close_with(self, error_code::banned, "you are banned from this server", ref,
+                     close_code::banned, "banned", error_until(err));
+        else
+          close_with(self, error_code::room_unavailable, "presence is restarting; reconnect shortly",
+                     ref, close_code::internal_error, "presence restarting");
+      });
+}
+
+/// The token's problem as the client reads it.
+std::string refusal_text(auth::token_problem problem) {
+  return std::string{"token refused: "} + auth::to_string(problem);
+}
+
+void handle_sign_in(self_ptr self, protocol::inbound& in) {
+  auto* cmd = std::get_if<protocol::auth_cmd>(&in.cmd);
+  if (!cmd) {
+    close_with(self, error_code::unauthenticated,
+               "sign in first: send {\"type\":\"auth\",\"token\":...}", in.ref,
+               close_code::unauthenticated, "unauthenticated");
+    return;
+  }
+  auto result = self->state.cfg.verifier->verify(cmd->token, auth::unix_now());
+  if (!result) {
+    close_with(self, error_code::unauthenticated, refusal_text(result.problem), in.ref,
+               close_code::unauthenticated, "unauthenticated");
+    return;
+  }
+  admit(self, std::move(*result.who), in.ref);
+}
+
 // -- one handler per command --------------------------------------------------------------------
 
 void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) {
   auto& st = self->state;
+  if (!permitted(self, auth::room_action::join, cmd.room, ref))
+    return;
   bool known = st.rooms.count(cmd.room) > 0 || st.joining.count(cmd.room) > 0;
   if (!known && st.rooms.size() + st.joining.size() >= st.cfg.max_rooms) {
     fail(self, error_code::too_many_rooms,
@@ -189,6 +304,8 @@ void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) 
 }
 
 void handle(self_ptr self, protocol::send_cmd& cmd, const protocol::ref_t& ref) {
+  if (!permitted(self, auth::room_action::post, cmd.room, ref))
+    return;
   auto room = member_room(self, cmd.room, ref);
   if (!room)
     return;
@@ -287,15 +404,67 @@ void handle(self_ptr self, protocol::crash_room_cmd& cmd, const protocol::ref_t&
 }
 
 void handle(self_ptr self, protocol::auth_cmd&, const protocol::ref_t& ref) {
-  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+  if (!self->state.cfg.verifier)
+    fail(self, error_code::bad_field, "this server runs in open mode: no sign-in needed", ref);
+  else
+    fail(self, error_code::bad_field, "already signed in; send refresh to replace the token", ref);
 }
 
-void handle(self_ptr self, protocol::refresh_cmd&, const protocol::ref_t& ref) {
-  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+void handle(self_ptr self, protocol::refresh_cmd& cmd, const protocol::ref_t& ref) {
+  auto& st = self->state;
+  if (!st.cfg.verifier) {
+    fail(self, error_code::bad_field, "this server runs in open mode: there is no token to refresh", ref);
+    return;
+  }
+  auto result = st.cfg.verifier->verify(cmd.token, auth::unix_now());
+  if (!result) {
+    // The connection keeps its current token (and, if it expired, its grace).
+    fail(self, error_code::unauthenticated, refusal_text(result.problem), ref);
+    return;
+  }
+  if (result.who->user != st.who.user) {
+    fail(self, error_code::forbidden, "a refresh must be for the same user", ref);
+    return;
+  }
+  // Roles and private rooms follow the newest token; rooms already joined stay joined.
+  st.who = std::move(*result.who);
+  st.phase = sign_in_phase::signed_in;
+  ++st.token_generation;
+  watch_expiry(self);
+  reply(self, protocol::refreshed_event{auth::role_names(st.who.roles), *st.who.expires_at * 1000, ref});
 }
 
-void handle(self_ptr self, protocol::moderate_cmd&, const protocol::ref_t& ref) {
-  fail(self, error_code::unknown_type, "TODO(identity)", ref);
+void handle(self_ptr self, protocol::moderate_cmd& cmd, const protocol::ref_t& ref) {
+  auto& st = self->state;
+  moderation_record record{cmd.action, cmd.room, cmd.user, st.who.user, cmd.id, std::nullopt,
+                           std::move(cmd.reason), now_ms()};
+  if (cmd.duration)
+    record.until = record.ts + static_cast<int64_t>(*cmd.duration) * 1000;
+  protocol::moderated_event answer{cmd.action, cmd.room, cmd.user, cmd.id, ref};
+  auto on_done = [self, answer, ticket = st.ticket](ok_atom) { reply(self, answer); };
+  auto on_error = [self, ref, ticket = st.ticket](caf::error& err) { fail(self, err, ref); };
+  if (cmd.room.empty()) {
+    // Server-wide: only admins, and the presence tracker (which sees every session) enforces it.
+    if (!auth::has(st.who.roles, auth::role::admin)) {
+      fail(self, error_code::forbidden, "only admins ban from the whole server", ref);
+      return;
+    }
+    auto tracker = registered<presence_actor>(self->system(), presence_atom::value);
+    if (!tracker) {
+      fail(self, error_code::room_unavailable, "presence is restarting; retry shortly", ref);
+      return;
+    }
+    self->request(tracker, st.cfg.request_timeout, moderate_atom::value, std::move(record))
+      .then(on_done, on_error);
+    return;
+  }
+  if (!permitted(self, auth::room_action::moderate, cmd.room, ref))
+    return;
+  auto room = member_room(self, cmd.room, ref);
+  if (!room)
+    return;
+  self->request(*room, st.cfg.request_timeout, moderate_atom::value, std::move(record))
+    .then(on_done, on_error);
 }
 
 void handle(self_ptr self, protocol::decode_error& err, const protocol::ref_t& ref) {
@@ -312,18 +481,28 @@ std::string session_id_text(uint64_t id) {
   return hex(id, 16);
 }
 
-session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::string requested_name,
-                                     session_config cfg) {
+session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
+                                     std::optional<auth::identity> who, session_config cfg) {
   auto& st = self->state;
-  st.user = requested_name.empty() ? guest_name() : std::move(requested_name);
   st.session_id = random_bits();
   st.sink = std::move(sink);
-  st.cfg = cfg;
-  st.bucket.emplace(cfg.rate_per_second, cfg.rate_burst, self->clock().now());
-  st.new_rooms.emplace(cfg.new_rooms_per_second, cfg.new_rooms_burst, self->clock().now());
-  reply(self, protocol::welcome_event{st.user, session_id_text(st.session_id)});
-  if (auto presence = registered<presence_actor>(self->system(), presence_atom::value))
-    self->send(presence, put_atom::value, st.user, caf::actor_cast<caf::actor>(self));
+  st.cfg = std::move(cfg);
+  st.bucket.emplace(st.cfg.rate_per_second, st.cfg.rate_burst, self->clock().now());
+  st.new_rooms.emplace(st.cfg.new_rooms_per_second, st.cfg.new_rooms_burst, self->clock().now());
+  if (st.cfg.verifier) {
+    if (who) {
+      admit(self, std::move(*who), std::nullopt);  // the token came with the handshake
+    } else {
+      st.phase = sign_in_phase::waiting;
+      self->delayed_send(self, st.cfg.auth_timeout, deadline_atom::value, st.token_generation);
+    }
+  } else {
+    // Open mode: the name is whatever the client asked for; nothing verifies it.
+    st.who.user = who && !who->user.empty() ? std::move(who->user) : guest_name();
+    reply(self, protocol::welcome_event{st.who.user, session_id_text(st.session_id)});
+    if (auto presence = registered<presence_actor>(self->system(), presence_atom::value))
+      self->send(presence, put_atom::value, st.who.user, caf::actor_cast<caf::actor>(self));
+  }
 
   self->set_down_handler([self](caf::down_msg& dm) {
     // A room we belong to went down. Until it says where it restarted, it is unavailable.
@@ -344,7 +523,21 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
         return;
       }
       st.ticket = std::move(ticket);
-      std::visit([&](auto& cmd) { handle(self, cmd, in.ref); }, in.cmd);
+      switch (st.phase) {
+        case sign_in_phase::waiting:
+          handle_sign_in(self, in);
+          break;
+        case sign_in_phase::expired:
+          if (auto* refresh = std::get_if<protocol::refresh_cmd>(&in.cmd))
+            handle(self, *refresh, in.ref);
+          else
+            fail(self, error_code::token_expired,
+                 "your token expired: send {\"type\":\"refresh\",\"token\":...}", in.ref);
+          break;
+        case sign_in_phase::signed_in:
+          std::visit([&](auto& cmd) { handle(self, cmd, in.ref); }, in.cmd);
+          break;
+      }
       st.ticket.reset();
     },
     [self](disconnect_atom) { self->quit(); },
@@ -359,10 +552,46 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink, std::st
       if (self->state.rooms.erase(name) > 0)
         reply(self, protocol::left_event{name, "room_failed", std::nullopt});
     },
-    [self](kicked_atom, const std::string&, const std::string&) { /* TODO(identity) */ },
-    [self](banned_atom, const moderation_record&) { /* TODO(identity) */ },
-    [self](deadline_atom, uint64_t) { /* TODO(identity) */ },
-    [self](reauth_atom, uint64_t) { /* TODO(identity) */ },
+    [self](kicked_atom, const std::string& name, const std::string& reason) {
+      auto& rooms = self->state.rooms;
+      auto i = rooms.find(name);
+      if (i == rooms.end())
+        return;
+      if (i->second.handle)
+        self->demonitor(i->second.handle.address());
+      rooms.erase(i);
+      reply(self, protocol::left_event{name, reason, std::nullopt});
+    },
+    [self](banned_atom, const moderation_record& ban) {
+      auto message = ban.reason.empty() ? std::string{"you are banned from this server"}
+                                        : "you are banned from this server: " + ban.reason;
+      close_with(self, error_code::banned, std::move(message), std::nullopt, close_code::banned,
+                 "banned", ban.until);
+    },
+    [self](deadline_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (generation != st.token_generation || st.phase == sign_in_phase::signed_in)
+        return;
+      if (st.phase == sign_in_phase::waiting)
+        close_with(self, error_code::unauthenticated, "no token within the sign-in time",
+                   std::nullopt, close_code::unauthenticated, "unauthenticated");
+      else
+        close_with(self, error_code::token_expired, "your token expired and was not refreshed",
+                   std::nullopt, close_code::reauthenticate, "token expired");
+    },
+    [self](reauth_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (generation != st.token_generation || st.phase != sign_in_phase::signed_in || st.closing)
+        return;
+      // Until a refresh arrives nothing else is handled; the connection and its rooms stay.
+      st.phase = sign_in_phase::expired;
+      auto grace = std::chrono::duration_cast<std::chrono::seconds>(st.cfg.refresh_grace).count();
+      reply(self, protocol::error_event{error_code::token_expired,
+                                        "your token expired: send {\"type\":\"refresh\",\"token\":...} within "
+                                          + std::to_string(grace) + " s",
+                                        std::nullopt});
+      self->delayed_send(self, st.cfg.refresh_grace, deadline_atom::value, st.token_generation);
+    },
   };
 }
 

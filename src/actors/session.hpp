@@ -2,6 +2,9 @@
 
 #include "actors/actors.hpp"
 #include "actors/token_bucket.hpp"
+#include "auth/identity.hpp"
+#include "auth/jwt.hpp"
+#include "auth/permissions.hpp"
 #include "config/settings.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -24,6 +27,19 @@ struct session_config {
   double new_rooms_burst = 10;        ///< joins that create a room: bucket size
   caf::timespan request_timeout = std::chrono::seconds(10);
   bool fault_injection = false;  ///< accept crash_room (tests only)
+  /// jwt mode: verifies auth and refresh tokens. Null: open mode (names are not verified).
+  std::shared_ptr<const auth::jwt_verifier> verifier;
+  /// Who may join, post and moderate where. Null: the defaults (auth/permissions.hpp).
+  std::shared_ptr<const auth::room_permissions> permissions;
+  caf::timespan auth_timeout = std::chrono::seconds(5);    ///< for the first auth frame
+  caf::timespan refresh_grace = std::chrono::seconds(30);  ///< for a refresh after exp
+};
+
+/// Where a session is in signing in (jwt mode; open-mode sessions are signed in from the start).
+enum class sign_in_phase : uint8_t {
+  waiting,    ///< no token yet: only an auth frame is accepted, until auth_timeout
+  signed_in,  ///< a valid token (or open mode)
+  expired,    ///< the token expired: only refresh is accepted, until refresh_grace
 };
 
 /// A room this session has joined. `handle` is invalid while the room restarts.
@@ -64,7 +80,12 @@ using frame_ticket_ptr = std::shared_ptr<frame_ticket>;
 struct session_state {
   static inline const char* name = "session";
 
-  std::string user;     ///< at most 32 characters; guest names fit the string's inline buffer
+  /// Who this is: the user id (at most 32 characters; guest names fit the string's inline
+  /// buffer), display name, roles, the token's private rooms and exp.
+  auth::identity who;
+  sign_in_phase phase = sign_in_phase::signed_in;
+  /// Counts sign-ins and refreshes: a timer set for an older token finds another number and does nothing.
+  uint64_t token_generation = 0;
   uint64_t session_id = 0;  ///< shown as 16 hex digits, which would not fit inline
   frame_sink_ptr sink;
   session_config cfg;
@@ -87,9 +108,11 @@ std::string session_id_text(uint64_t id);
 /// A generated name for clients that gave none: "guest-" and four hex digits.
 std::string guest_name();
 
-/// The session actor of one connection. `requested_name` is already validated (or empty).
+/// The session actor of one connection. `who` is the identity the handshake established: in open
+/// mode the requested name (already validated; empty: a guest name), in jwt mode a verified
+/// token's user. Nullopt (jwt mode only): the client signs in with its first frame.
 session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
-                                     frame_sink_ptr sink, std::string requested_name,
+                                     frame_sink_ptr sink, std::optional<auth::identity> who,
                                      session_config cfg);
 
 } // namespace parley

@@ -298,19 +298,45 @@ void http_session::upgrade(request&& req) {
       res.set(http::field::sec_websocket_version, "13");
     return refuse(std::move(res), "bad_handshake");
   }
-  auto name = query_param(req.target(), "name");
+  auto offer = offered_subprotocols(req[http::field::sec_websocket_protocol]);
+  if (offer.token && !offer.parley) {
+    // We may only select a protocol the client offered, and never the token itself.
+    return refuse(text_response(req, http::status::bad_request,
+                                "offer the subprotocol parley.v1 together with the token\n"),
+                  "bad_handshake");
+  }
+  std::optional<auth::identity> who;
+  if (ctx_->verifier) {
+    // jwt mode: a token offered here is checked before the upgrade; without one the client
+    // signs in with its first frame. ?name= means nothing here.
+    if (offer.token) {
+      auto result = ctx_->verifier->verify(*offer.token, auth::unix_now());
+      if (!result) {
+        auto res = text_response(req, http::status::unauthorized,
+                                 std::string{"token refused: "} + auth::to_string(result.problem) + "\n");
+        res.set(http::field::www_authenticate, "Bearer error=\"invalid_token\"");
+        return refuse(std::move(res), "unauthenticated");
+      }
+      who = std::move(result.who);
+    }
+  } else {
+    who.emplace();
+    who->user = query_param(req.target(), "name").value_or(std::string{});
+  }
   auto res = std::make_shared<http::response<http::empty_body>>(switching_protocols(req));
+  if (offer.parley)
+    res->set(http::field::sec_websocket_protocol, parley_subprotocol);
   tcp().expires_after(ctx_->cfg.connection.write_timeout);
   with_stream([&](auto& stream) {
     http::async_write(stream, *res,
-                      [self = shared_from_this(), res, name = std::move(name)](
+                      [self = shared_from_this(), res, who = std::move(who)](
                         beast::error_code ec, std::size_t) mutable {
-                        self->on_upgraded(ec, std::move(name));
+                        self->on_upgraded(ec, std::move(who));
                       });
   });
 }
 
-void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> requested_name) {
+void http_session::on_upgraded(beast::error_code ec, std::optional<auth::identity> who) {
   if (ec) {
     if (!is_expected_error(ec))
       spdlog::debug("http_session failed to upgrade: {}", ec.message());
@@ -325,11 +351,11 @@ void http_session::on_upgraded(beast::error_code ec, std::optional<std::string> 
   if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) {
     auto ws = std::make_shared<websocket_session<asio::ip::tcp::socket>>(
       plain->release_socket(), loop_, ctx_, std::move(slot_));
-    ws->start(std::move(requested_name), early_bytes);
+    ws->start(std::move(who), early_bytes);
   } else {
     auto ws = std::make_shared<websocket_session<tls_stream>>(
       std::move(std::get<tls_stream>(stream_)), loop_, ctx_, std::move(slot_), tls_);
-    ws->start(std::move(requested_name), early_bytes);
+    ws->start(std::move(who), early_bytes);
   }
 }
 

@@ -61,7 +61,7 @@ private:
   bool admit(const request& req);
   void handle(request&& req);
   void upgrade(request&& req);
-  void on_upgraded(boost::beast::error_code ec, std::optional<std::string> requested_name);
+  void on_upgraded(boost::beast::error_code ec, std::optional<auth::identity> who);
   template <class Response>
   void send(Response&& res);
   void on_write(bool close, boost::beast::error_code ec, std::size_t n);

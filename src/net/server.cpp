@@ -47,11 +47,13 @@ client_limit_settings client_limits_for(const limits_settings& cfg) {
 } // namespace
 
 struct server::impl {
-  impl(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn) {
+  impl(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
+       std::shared_ptr<const auth::jwt_verifier> verifier) {
     auto c = std::make_shared<server_context>();
     c->cfg = cfg;
     c->limits = limits;
     c->spawn = std::move(spawn);
+    c->verifier = std::move(verifier);
     if (cfg.tls.enabled()) {
       try {
         c->tls = std::make_shared<tls_credentials>(cfg.tls.certificate, cfg.tls.key);
@@ -103,8 +105,9 @@ struct server::impl {
   bool running = false;
 };
 
-server::server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn)
-  : impl_(std::make_unique<impl>(cfg, limits, std::move(spawn))) {
+server::server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
+               std::shared_ptr<const auth::jwt_verifier> verifier)
+  : impl_(std::make_unique<impl>(cfg, limits, std::move(spawn), std::move(verifier))) {
   // nop
 }
 
@@ -209,8 +212,9 @@ void server::stop() {
   d.accept_loop.reset();
 }
 
-int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn) {
-  server srv{cfg, limits, std::move(spawn)};
+int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
+               std::shared_ptr<const auth::jwt_verifier> verifier) {
+  server srv{cfg, limits, std::move(spawn), std::move(verifier)};
   // Installed before the listener starts, so that a signal arriving during startup is caught
   // instead of killing the process; a dedicated io_context keeps this thread the only waiter.
   asio::io_context signals_ioc{1};

@@ -4,6 +4,8 @@
 // /healthz and the /ws upgrade, and hands each WebSocket connection to a session actor.
 
 #include "actors/actors.hpp"
+#include "auth/identity.hpp"
+#include "auth/jwt.hpp"
 #include "config/settings.hpp"
 #include "protocol/codec.hpp"
 
@@ -14,22 +16,27 @@
 
 namespace parley::net {
 
-/// Starts the session actor for a new WebSocket connection. `requested_name` is the validated
-/// `?name=` value, or empty for a generated guest name.
-using session_spawner = std::function<session_actor(frame_sink_ptr sink, std::string requested_name)>;
+/// Starts the session actor for a new WebSocket connection. `who` is what the handshake
+/// established: in open mode the validated `?name=` (an empty user: a generated guest name), in
+/// jwt mode the verified token's identity, or nullopt when the client signs in with a first frame.
+using session_spawner =
+  std::function<session_actor(frame_sink_ptr sink, std::optional<auth::identity> who)>;
 
 /// Runs the listener until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate), then stops accepting, closes every connection with
 /// 1001 (waiting up to server.shutdown_grace for close handshakes) and returns 0. Returns non-zero
 /// when it cannot listen. Logs "parley listening on <address>:<port>" once accepting (port 0 in
 /// the settings picks a free port; the log line names the real one).
-int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn);
+/// `verifier` checks tokens offered at the handshake (jwt mode); null in open mode.
+int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
+               std::shared_ptr<const auth::jwt_verifier> verifier = nullptr);
 
 /// The listener and its I/O threads without the signal handling: run_server is one of these plus
 /// a wait for SIGINT/SIGTERM. Tests and embedders start one on port 0 and stop it themselves.
 class server {
 public:
   /// Prepares a server; nothing is bound until start().
-  server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn);
+  server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
+         std::shared_ptr<const auth::jwt_verifier> verifier = nullptr);
 
   /// Stops the server if it still runs.
   ~server();

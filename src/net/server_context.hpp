@@ -21,6 +21,8 @@ struct server_context {
   settings cfg;
   protocol::codec_limits limits;
   session_spawner spawn;
+  /// jwt mode: verifies a token offered at the handshake. Null in open mode.
+  std::shared_ptr<const auth::jwt_verifier> verifier;
   /// The TLS certificate and key when [tls] is configured, else null.
   std::shared_ptr<tls_credentials> tls;
   /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field

@@ -42,6 +42,26 @@ handshake_problem check_handshake(const http::request<http::string_body>& req) {
   return {};
 }
 
+subprotocol_offer offered_subprotocols(std::string_view header) {
+  subprotocol_offer offer;
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto item = header.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+      item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+      item.remove_suffix(1);
+    if (item == parley_subprotocol)
+      offer.parley = true;
+    else if (item.substr(0, token_subprotocol_prefix.size()) == token_subprotocol_prefix)
+      offer.token = std::string{item.substr(token_subprotocol_prefix.size())};
+    if (comma == std::string_view::npos)
+      break;
+    header.remove_prefix(comma + 1);
+  }
+  return offer;
+}
+
 std::string websocket_accept(std::string_view key) {
   std::string input;
   input.reserve(key.size() + handshake_guid.size());

@@ -9,6 +9,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,22 @@ struct handshake_problem {
 /// 16-byte nonce (else 400).
 handshake_problem check_handshake(
   const boost::beast::http::request<boost::beast::http::string_body>& req);
+
+/// The subprotocol name of Parley's protocol v1; the server selects it when offered.
+inline constexpr std::string_view parley_subprotocol = "parley.v1";
+
+/// A token rides in the handshake as the subprotocol "parley.token.<JWT>" (a JWT's characters are
+/// all allowed in a protocol name), so that it never appears in a URL.
+inline constexpr std::string_view token_subprotocol_prefix = "parley.token.";
+
+/// What a Sec-WebSocket-Protocol header offered.
+struct subprotocol_offer {
+  bool parley = false;               ///< "parley.v1" was offered
+  std::optional<std::string> token;  ///< the JWT of a "parley.token.<JWT>" entry
+};
+
+/// Reads a Sec-WebSocket-Protocol header (a comma-separated list of protocol names).
+subprotocol_offer offered_subprotocols(std::string_view header);
 
 /// The Sec-WebSocket-Accept value for a Sec-WebSocket-Key: base64(SHA-1(key + RFC 6455 GUID)).
 std::string websocket_accept(std::string_view key);

@@ -68,7 +68,7 @@ websocket_session<Stream>::~websocket_session() {
 }
 
 template <class Stream>
-void websocket_session<Stream>::start(std::optional<std::string> requested_name,
+void websocket_session<Stream>::start(std::optional<auth::identity> who,
                                       std::string_view early_bytes) {
   loop_.add(this);
   sink_->attach(this->weak_from_this());
@@ -79,7 +79,7 @@ void websocket_session<Stream>::start(std::optional<std::string> requested_name,
   } else {
     tls_read_.resize(tls_read_bytes);
   }
-  start_session(std::move(requested_name));
+  start_session(std::move(who));
   if (ctx_->stopping)
     sink_->close(close_code::going_away, "server shutting down");  // missed the shutdown sweep
   if (!early_bytes.empty()) {
@@ -90,8 +90,10 @@ void websocket_session<Stream>::start(std::optional<std::string> requested_name,
 }
 
 template <class Stream>
-void websocket_session<Stream>::start_session(std::optional<std::string> requested_name) {
-  if (requested_name && !protocol::is_valid_user_name(*requested_name)) {
+void websocket_session<Stream>::start_session(std::optional<auth::identity> who) {
+  // A verified token's user was checked by the verifier; an open-mode name is checked here.
+  bool open_mode = !ctx_->verifier;
+  if (open_mode && who && !who->user.empty() && !protocol::is_valid_user_name(who->user)) {
     protocol::error_event ev{protocol::error_code::invalid_name,
                              "name must be 1-32 characters of A-Z, a-z, 0-9, '_', '.', '-'",
                              std::nullopt};
@@ -100,7 +102,7 @@ void websocket_session<Stream>::start_session(std::optional<std::string> request
     return;
   }
   try {
-    session_ = ctx_->spawn(sink_, requested_name ? std::move(*requested_name) : std::string{});
+    session_ = ctx_->spawn(sink_, std::move(who));
   } catch (const std::exception& e) {
     spdlog::error("websocket_session failed to spawn a session: {}", e.what());
   } catch (...) {

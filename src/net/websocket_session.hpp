@@ -57,10 +57,10 @@ public:
   websocket_session(const websocket_session&) = delete;
   websocket_session& operator=(const websocket_session&) = delete;
 
-  /// Starts the connection. `requested_name` is the `?name=` value if the URL had one (validated
-  /// here, after the upgrade, so the client can be told why); `early_bytes` are what the client
-  /// sent right behind its request.
-  void start(std::optional<std::string> requested_name, std::string_view early_bytes);
+  /// Starts the connection. `who` is what the handshake established (see session_spawner); in
+  /// open mode its name is validated here, after the upgrade, so the client can be told why.
+  /// `early_bytes` are what the client sent right behind its request.
+  void start(std::optional<auth::identity> who, std::string_view early_bytes);
 
   /// The sink the session actor writes to.
   const connection_sink_ptr& sink() const noexcept { return sink_; }
@@ -74,7 +74,7 @@ public:
 private:
   static constexpr bool is_plain = std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
 
-  void start_session(std::optional<std::string> requested_name);
+  void start_session(std::optional<auth::identity> who);
   void read_more();
   void wait_readable();
   void on_readable(boost::system::error_code ec);

@@ -194,6 +194,17 @@ public:
     return static_cast<uint32_t>(std::min<uint64_t>(limit.value_or(fallback), max));
   }
 
+  /// A required, non-empty token of at most max_token_bytes (auth and refresh).
+  std::string token() {
+    auto token = required_string("token");
+    if (token.empty() && !error_)
+      fail(error_code::bad_field, "field \"token\" must not be empty");
+    if (token.size() > limits_.max_token_bytes)
+      fail(error_code::bad_field, "field \"token\" must be at most "
+                                    + std::to_string(limits_.max_token_bytes) + " bytes");
+    return token;
+  }
+
   /// An optional user name; a present one must follow the naming rule.
   std::optional<std::string> optional_user_name(const char* field) {
     auto name = optional_string(field);
@@ -324,6 +335,70 @@ command decode_ping(field_reader& in) {
   return in.finish(ping_cmd{});
 }
 
+command decode_auth(field_reader& in) {
+  auth_cmd cmd{in.token()};
+  return in.finish(std::move(cmd));
+}
+
+command decode_refresh(field_reader& in) {
+  refresh_cmd cmd{in.token()};
+  return in.finish(std::move(cmd));
+}
+
+/// The fields every moderation command shares: an optional room (required unless `server_wide`
+/// may apply), and an optional reason.
+moderate_cmd moderation_base(field_reader& in, moderation_action action, bool room_optional) {
+  moderate_cmd cmd;
+  cmd.action = action;
+  if (room_optional) {
+    auto room = in.optional_string("room");
+    if (room && !is_valid_room_name(*room))
+      in.fail(error_code::invalid_name,
+              "field \"room\" must be 1-64 characters of A-Z, a-z, 0-9, '_', '.' or '-'");
+    cmd.room = room.value_or(std::string{});
+  } else {
+    cmd.room = in.room();
+  }
+  cmd.reason = in.optional_string("reason").value_or(std::string{});
+  if (cmd.reason.size() > in.limits().max_reason_bytes)
+    in.fail(error_code::bad_field, "field \"reason\" must be at most "
+                                     + std::to_string(in.limits().max_reason_bytes) + " bytes");
+  return cmd;
+}
+
+/// A moderation command aimed at a user: kick, ban, unban, mute, unmute.
+template <moderation_action Action>
+command decode_user_action(field_reader& in) {
+  constexpr bool server_wide_allowed = Action == moderation_action::ban || Action == moderation_action::unban;
+  auto cmd = moderation_base(in, Action, server_wide_allowed);
+  auto user = in.required_string("user");
+  if (!is_valid_user_name(user))
+    in.fail(error_code::invalid_name, std::string{"field \"user\" must be a user name: "} + user_name_rule);
+  cmd.user = std::move(user);
+  if constexpr (Action == moderation_action::ban || Action == moderation_action::mute) {
+    cmd.duration = in.optional_uint("duration");
+    if (cmd.duration == uint64_t{0})
+      in.fail(error_code::bad_field, "field \"duration\" must be at least 1 (seconds); omit it for good");
+    // Ten years is "for good" in practice; capping keeps until = now + duration far from overflow.
+    constexpr uint64_t max_duration = 10ull * 365 * 24 * 3600;
+    if (cmd.duration && *cmd.duration > max_duration)
+      in.fail(error_code::bad_field, "field \"duration\" must be at most "
+                                       + std::to_string(max_duration) + " seconds; omit it for good");
+  }
+  return in.finish(std::move(cmd));
+}
+
+command decode_delete(field_reader& in) {
+  auto cmd = moderation_base(in, moderation_action::delete_message, false);
+  auto id = in.optional_uint("id");
+  if (!id)
+    in.fail(error_code::missing_field, "missing field \"id\"");
+  else if (*id == 0)
+    in.fail(error_code::bad_field, "field \"id\" must be at least 1");
+  cmd.id = id.value_or(0);
+  return in.finish(std::move(cmd));
+}
+
 // Always decoded: whether the server honours it ([testing] fault_injection) is the session's call,
 // since the codec knows nothing of configuration beyond its limits.
 command decode_crash_room(field_reader& in) {
@@ -345,6 +420,14 @@ constexpr command_decoder command_decoders[] = {
   {"status", decode_status},
   {"ping", decode_ping},
   {"crash_room", decode_crash_room},
+  {"auth", decode_auth},
+  {"refresh", decode_refresh},
+  {"kick", decode_user_action<moderation_action::kick>},
+  {"ban", decode_user_action<moderation_action::ban>},
+  {"unban", decode_user_action<moderation_action::unban>},
+  {"mute", decode_user_action<moderation_action::mute>},
+  {"unmute", decode_user_action<moderation_action::unmute>},
+  {"delete", decode_delete},
 };
 
 command decode_command(const json& object, const codec_limits& limits) {
@@ -439,6 +522,10 @@ out_json message_object(const chat_message& msg) {
                   {"from", msg.from},  {"text", msg.text}, {"ts", msg.ts}};
   if (!msg.cid.empty())
     object["cid"] = msg.cid;
+  if (!msg.name.empty())
+    object["name"] = msg.name;
+  if (msg.deleted)
+    object["deleted"] = true;
   return object;
 }
 
@@ -530,7 +617,48 @@ inbound binary_frame_error() {
 }
 
 std::string encode(const welcome_event& ev) {
-  return dump(out_json{{"type", "welcome"}, {"user", ev.user}, {"session", ev.session}});
+  out_json object{{"type", "welcome"}, {"user", ev.user}, {"session", ev.session}};
+  if (!ev.name.empty())
+    object["name"] = ev.name;
+  if (!ev.roles.empty())
+    object["roles"] = ev.roles;
+  if (ev.expires_at)
+    object["expires_at"] = *ev.expires_at;
+  return dump(object);
+}
+
+std::string encode(const refreshed_event& ev) {
+  out_json object{{"type", "refreshed"}, {"roles", ev.roles}, {"expires_at", ev.expires_at}};
+  put_ref(object, ev.ref);
+  return dump(object);
+}
+
+std::string encode(const moderation_event& ev) {
+  out_json object{{"type", "moderation"}, {"action", to_string(ev.action)}};
+  if (!ev.room.empty())
+    object["room"] = ev.room;
+  if (ev.action == moderation_action::delete_message)
+    object["id"] = ev.id;
+  else
+    object["user"] = ev.user;
+  object["by"] = ev.by;
+  if (ev.until)
+    object["until"] = *ev.until;
+  if (!ev.reason.empty())
+    object["reason"] = ev.reason;
+  return dump(object);
+}
+
+std::string encode(const moderated_event& ev) {
+  out_json object{{"type", "moderated"}, {"action", to_string(ev.action)}};
+  if (!ev.room.empty())
+    object["room"] = ev.room;
+  if (ev.action == moderation_action::delete_message)
+    object["id"] = ev.id;
+  else
+    object["user"] = ev.user;
+  put_ref(object, ev.ref);
+  return dump(object);
 }
 
 std::string encode(const joined_event& ev) {
@@ -624,8 +752,11 @@ std::string encode(const pong_event& ev) {
 std::string encode(const error_event& ev) {
   // Unlike replies, errors always carry "ref" so a client can tell "not about any request" (null)
   // from a missing key.
-  return dump(out_json{{"type", "error"}, {"code", to_string(ev.code)}, {"message", ev.message},
-                       {"ref", ref_value(ev.ref)}});
+  out_json object{{"type", "error"}, {"code", to_string(ev.code)}, {"message", ev.message},
+                  {"ref", ref_value(ev.ref)}};
+  if (ev.until)
+    object["until"] = *ev.until;
+  return dump(object);
 }
 
 std::string encode(const chat_message& msg) {

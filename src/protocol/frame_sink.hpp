@@ -35,6 +35,9 @@ inline constexpr uint16_t internal_error = 1011;  ///< reconnect
 inline constexpr uint16_t slow_consumer = 4000;   ///< outbound queue overflowed: reconnect and recover
 inline constexpr uint16_t invalid_name = 4001;    ///< the ?name= is invalid: do not reconnect unchanged
 inline constexpr uint16_t abuse = 4002;           ///< repeated bad input or rate limiting: do not reconnect
+inline constexpr uint16_t unauthenticated = 4401; ///< no valid token in time: get a token, then reconnect
+inline constexpr uint16_t banned = 4403;          ///< banned from the server: do not reconnect
+inline constexpr uint16_t reauthenticate = 4408;  ///< the token expired unrefreshed: new token, reconnect
 } // namespace close_code
 
 /// The outbound side of one client connection, as actors see it. Thread-safe.
