@@ -1,6 +1,6 @@
 // parley: the standalone chat server. Reads config.ini (or --config=FILE), starts the supervised
 // actors (presence tracker, room directory; rooms on demand) and runs the WebSocket bridge until
-// SIGINT/SIGTERM.
+// SIGINT/SIGTERM. `parley token ...` instead mints a signed token (auth/token_command.hpp).
 
 #include "actors/directory.hpp"
 #include "actors/presence.hpp"
@@ -8,6 +8,7 @@
 #include "actors/store.hpp"
 #include "actors/supervisor.hpp"
 #include "auth/auth_config.hpp"
+#include "auth/token_command.hpp"
 #include "config/app_config.hpp"
 #include "net/server.hpp"
 
@@ -21,6 +22,7 @@
 #include <csignal>
 #include <iostream>
 #include <random>
+#include <string_view>
 
 namespace {
 
@@ -166,6 +168,8 @@ int run(app_config& cfg) {
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view{argv[1]} == "token")
+    return parley::auth::run_token_command(argc, argv);
   parley::app_config cfg;
   if (auto err = cfg.parse_command_line(argc, argv)) {
     std::cerr << "parley: invalid configuration: " << caf::to_string(err) << '\n';

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -761,6 +764,159 @@ std::string encode(const error_event& ev) {
 
 std::string encode(const chat_message& msg) {
   return dump(message_object(msg));
+}
+
+// -- JSON Web Token parts ------------------------------------------------------------------------
+
+namespace {
+
+/// A token's header and claims are flat objects; the deepest legitimate value is an array of
+/// strings inside the top object (aud, roles, rooms). A little headroom, no more.
+constexpr std::size_t token_json_depth = 4;
+
+/// Parses a token part into an object, or nothing (bad JSON, too deep, not an object).
+std::optional<json> parse_token_object(std::string_view text) {
+  json root;
+  std::size_t ignored = 0;
+  if (parse_bounded(text, token_json_depth, root, ignored) != parse_status::ok || !root.is_object())
+    return std::nullopt;
+  return root;
+}
+
+/// Reads an optional string member. False when the member is there but not a string.
+bool read_string(const json& object, const std::string& key, std::string& out) {
+  auto it = object.find(key);
+  if (it == object.end())
+    return true;
+  if (!it->is_string())
+    return false;
+  out = it->get<std::string>();
+  return true;
+}
+
+/// Reads an optional integer member (a NumericDate). False for any other type, for fractions and
+/// for unsigned values beyond int64_t.
+bool read_integer(const json& object, const std::string& key, std::optional<int64_t>& out) {
+  auto it = object.find(key);
+  if (it == object.end())
+    return true;
+  if (it->is_number_unsigned()) {
+    auto value = it->get<uint64_t>();
+    if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      return false;
+    out = static_cast<int64_t>(value);
+    return true;
+  }
+  if (!it->is_number_integer())
+    return false;
+  out = it->get<int64_t>();
+  return true;
+}
+
+/// Reads an optional member that is an array of strings or, when `single_allowed`, one string.
+bool read_strings(const json& object, const std::string& key, bool single_allowed,
+                  std::vector<std::string>& out) {
+  auto it = object.find(key);
+  if (it == object.end())
+    return true;
+  if (it->is_string() && single_allowed) {
+    out.push_back(it->get<std::string>());
+    return true;
+  }
+  if (!it->is_array())
+    return false;
+  for (const auto& item : *it) {
+    if (!item.is_string())
+      return false;
+    out.push_back(item.get<std::string>());
+  }
+  return true;
+}
+
+std::optional<auth::token_claims> decode_claims(std::string_view text,
+                                                const std::string& roles_claim,
+                                                const std::string& rooms_claim) {
+  auto root = parse_token_object(text);
+  if (!root)
+    return std::nullopt;
+  auth::token_claims claims;
+  bool ok = read_string(*root, "sub", claims.sub) && read_string(*root, "name", claims.name)
+            && read_string(*root, "iss", claims.iss) && read_strings(*root, "aud", true, claims.aud)
+            && read_integer(*root, "exp", claims.exp) && read_integer(*root, "nbf", claims.nbf)
+            && read_integer(*root, "iat", claims.iat)
+            && read_strings(*root, roles_claim, true, claims.roles)
+            && read_strings(*root, rooms_claim, false, claims.rooms);
+  if (!ok)
+    return std::nullopt;
+  return claims;
+}
+
+} // namespace
+
+std::optional<auth::token_header> decode_token_header(std::string_view text) {
+  // Token parts come from unauthenticated clients: whatever goes wrong is "no header", never an
+  // exception (only allocation failure could throw here).
+  try {
+    auto root = parse_token_object(text);
+    if (!root)
+      return std::nullopt;
+    auto alg = root->find("alg");
+    if (alg == root->end() || !alg->is_string())
+      return std::nullopt;
+    auth::token_header header;
+    header.alg = alg->get<std::string>();
+    if (!read_string(*root, "typ", header.typ))
+      return std::nullopt;
+    return header;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<auth::token_claims> decode_token_claims(std::string_view text,
+                                                      const std::string& roles_claim,
+                                                      const std::string& rooms_claim) {
+  try {
+    return decode_claims(text, roles_claim, rooms_claim);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string encode_token_header(const auth::token_header& header) {
+  out_json object{{"alg", header.alg}};
+  if (!header.typ.empty())
+    object["typ"] = header.typ;
+  return dump(object);
+}
+
+std::string encode_token_claims(const auth::token_claims& claims, const std::string& roles_claim,
+                                const std::string& rooms_claim) {
+  out_json object = out_json::object();
+  auto put_string = [&](const char* key, const std::string& value) {
+    if (!value.empty())
+      object[key] = value;
+  };
+  auto put_integer = [&](const char* key, const std::optional<int64_t>& value) {
+    if (value)
+      object[key] = *value;
+  };
+  put_string("sub", claims.sub);
+  put_string("name", claims.name);
+  put_string("iss", claims.iss);
+  // One audience is written as a plain string, as most issuers do; several as an array.
+  if (claims.aud.size() == 1)
+    object["aud"] = claims.aud.front();
+  else if (!claims.aud.empty())
+    object["aud"] = claims.aud;
+  put_integer("iat", claims.iat);
+  put_integer("nbf", claims.nbf);
+  put_integer("exp", claims.exp);
+  if (!claims.roles.empty())
+    object[roles_claim] = claims.roles;
+  if (!claims.rooms.empty())
+    object[rooms_claim] = claims.rooms;
+  return dump(object);
 }
 
 } // namespace parley::protocol
