@@ -404,13 +404,18 @@ json ws_client::connect(uint16_t port, const std::string& name, ws_connect_optio
   }
   REQUIRE_MESSAGE(!ec, name << ": TCP connect failed: " << ec.message());
 
-  if (!opts.origin.empty()) {
-    ws_.set_option(websocket::stream_base::decorator(
-      [origin = opts.origin](websocket::request_type& req) { req.set(http::field::origin, origin); }));
-  }
+  auto protocols = opts.token.empty() ? opts.protocols : "parley.v1, parley.token." + opts.token;
+  ws_.set_option(websocket::stream_base::decorator(
+    [origin = opts.origin, protocols](websocket::request_type& req) {
+      if (!origin.empty())
+        req.set(http::field::origin, origin);
+      if (!protocols.empty())
+        req.set(http::field::sec_websocket_protocol, protocols);
+    }));
   websocket::response_type response;
   done = false;
-  ws_.async_handshake(response, "127.0.0.1:" + std::to_string(port), "/ws?name=" + name,
+  auto target = opts.no_name || !opts.token.empty() ? std::string{"/ws"} : "/ws?name=" + name;
+  ws_.async_handshake(response, "127.0.0.1:" + std::to_string(port), target,
                       [&](beast::error_code e) {
                         ec = e;
                         done = true;
@@ -421,6 +426,7 @@ json ws_client::connect(uint16_t port, const std::string& name, ws_connect_optio
   }
   REQUIRE_MESSAGE(!ec, name << ": WebSocket upgrade failed: " << ec.message() << " (HTTP "
                             << response.result_int() << ")");
+  protocol_ = std::string{response[http::field::sec_websocket_protocol]};
   if (!opts.expect_welcome)
     return json();
 

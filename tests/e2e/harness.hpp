@@ -135,6 +135,13 @@ struct ws_connect_options {
   std::string origin;          ///< sent as the Origin header when not empty
   int receive_buffer = 0;      ///< when > 0, SO_RCVBUF set before connecting (slow consumers)
   bool expect_welcome = true;  ///< read and check the welcome frame
+  /// jwt mode: offered as the subprotocol "parley.token.<token>" beside "parley.v1"; the welcome
+  /// is then checked against `name` as the token's sub.
+  std::string token;
+  /// Sent as Sec-WebSocket-Protocol as it is (when `token` is empty and this is not).
+  std::string protocols;
+  /// Leave "?name=" out of the URL (jwt mode clients have no name to ask for).
+  bool no_name = false;
   millis timeout = default_wait;
 };
 
@@ -202,6 +209,8 @@ public:
   bool is_open() const;
   const std::string& name() const { return name_; }
   const std::string& session() const { return session_; }
+  /// The Sec-WebSocket-Protocol the server selected ("" when none).
+  const std::string& protocol() const { return protocol_; }
 
 private:
   struct read_result {
@@ -227,6 +236,7 @@ private:
   read_result read_;
   std::string name_;
   std::string session_;
+  std::string protocol_;
 };
 
 // -- plain HTTP ------------------------------------------------------------------------------------
