@@ -158,6 +158,24 @@ TEST_CASE_FIXTURE(moderation_fixture, "bans and mutes that have ended are not in
   CHECK(server_bans().empty());
 }
 
+TEST_CASE_FIXTURE(moderation_fixture, "a restriction past its until is not read even while its row is still in the file") {
+  {
+    // Rows as a store leaves them when nothing has pruned them since they ended.
+    storage::message_db db{make_db_options(cfg)};
+    db.set_restriction("general", "alice", storage::restriction_kind::ban, now_ms() - 1);
+    db.set_restriction("general", "bob", storage::restriction_kind::mute, now_ms() - 1);
+    db.set_restriction("", "carol", storage::restriction_kind::ban, now_ms() - 1);
+    db.set_restriction("", "dave", storage::restriction_kind::ban, now_ms() + one_hour_ms);
+  }
+  start();
+  auto snapshot = open();
+  CHECK(snapshot.bans.empty());
+  CHECK(snapshot.mutes.empty());
+  CHECK(users(server_bans()) == std::vector<std::string>{"dave"});
+  storage::message_db db{make_db_options(cfg)};
+  CHECK(db.delete_expired_restrictions(now_ms()) == 3);
+}
+
 TEST_CASE_FIXTURE(moderation_fixture, "unban and unmute lift a restriction, and a new ban replaces the until of the one in force") {
   start();
   auto until = now_ms() + one_hour_ms;
