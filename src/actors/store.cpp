@@ -203,6 +203,29 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
   }
 }
 
+/// Now, as the database keeps times: ms since the Unix epoch.
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::vector<restriction> to_restrictions(std::vector<storage::restriction_row>&& rows) {
+  std::vector<restriction> out;
+  out.reserve(rows.size());
+  for (auto& row : rows)
+    out.push_back(restriction{std::move(row.user), row.until});
+  return out;
+}
+
+/// Fills in the bans and mutes in force in a room. They are keyed by the room's name, so that a
+/// room without a row has them too. Throws db_error.
+void add_restrictions(self_ptr self, const std::string& name, room_snapshot& snapshot) {
+  auto& db = database(self);
+  auto now = now_ms();
+  snapshot.bans = to_restrictions(db.restrictions_of(name, storage::restriction_kind::ban, now));
+  snapshot.mutes = to_restrictions(db.restrictions_of(name, storage::restriction_kind::mute, now));
+}
+
 /// A room that is neither in memory nor stored: refused at the cap or without `may_create`;
 /// otherwise it gets an epoch and counts as unwritten until its first message or retire_atom.
 caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name, bool may_create) {
@@ -211,9 +234,17 @@ caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name,
     return make_protocol_error(protocol::error_code::room_limit);
   if (!may_create)
     return make_protocol_error(protocol::error_code::rate_limited);
-  auto epoch = new_epoch();
-  st.unwritten.emplace(name, epoch);
-  return room_snapshot{epoch, 0, {}, true};
+  room_snapshot snapshot{new_epoch(), 0, {}, true};
+  try {
+    // A room can be moderated before it exists (or after it retired unwritten): its bans hold.
+    add_restrictions(self, name, snapshot);
+  } catch (const db_error& err) {
+    report_fault(self, err);
+    return unavailable();
+  }
+  report_success(self);
+  st.unwritten.emplace(name, snapshot.epoch);
+  return snapshot;
 }
 
 /// Runs a read after committing what is pending, so a reader sees every message acknowledged
@@ -233,6 +264,90 @@ auto read(self_ptr self, Read&& read_fn) -> caf::result<decltype(read_fn(databas
 
 history_page to_history_page(storage::message_page&& page) {
   return history_page{std::move(page.messages), page.more};
+}
+
+/// The audit log entry of a moderation action: only the fields its action uses are set.
+storage::moderation_entry to_entry(const moderation_record& rec) {
+  using protocol::moderation_action;
+  storage::moderation_entry entry;
+  // A record without a time (ts 0) is logged with the time the store got it: never as 1970.
+  entry.ts = rec.ts != 0 ? rec.ts : now_ms();
+  entry.actor = rec.by;
+  entry.action = rec.action;
+  entry.room = rec.room;
+  entry.reason = rec.reason;
+  switch (rec.action) {
+    case moderation_action::delete_message:
+      entry.message_id = rec.message_id;
+      break;
+    case moderation_action::ban:
+    case moderation_action::mute:
+      entry.target = rec.user;
+      entry.until = rec.until;
+      break;
+    default:
+      entry.target = rec.user;
+      break;
+  }
+  return entry;
+}
+
+/// Logs a moderation action and applies it, in one transaction of its own. The pending group is
+/// committed first: a delete then finds every message acknowledged before it, and the log's order
+/// follows the order requests arrived in.
+caf::result<ok_atom> moderate(self_ptr self, const moderation_record& rec) {
+  using protocol::moderation_action;
+  using storage::restriction_kind;
+  flush(self);
+  try {
+    auto& db = database(self);
+    int64_t room_key = 0;
+    if (rec.action == moderation_action::delete_message) {
+      auto room = loaded_room(self, rec.room);
+      // A room without a row has no messages, so nothing to delete.
+      if (!room || room->key == 0)
+        return make_protocol_error(protocol::error_code::not_found);
+      room_key = room->key;
+    }
+    db.begin();
+    try {
+      db.record_moderation(to_entry(rec));
+      switch (rec.action) {
+        case moderation_action::ban:
+          db.set_restriction(rec.room, rec.user, restriction_kind::ban, rec.until);
+          break;
+        case moderation_action::mute:
+          db.set_restriction(rec.room, rec.user, restriction_kind::mute, rec.until);
+          break;
+        case moderation_action::unban:
+          db.clear_restriction(rec.room, rec.user, restriction_kind::ban);
+          break;
+        case moderation_action::unmute:
+          db.clear_restriction(rec.room, rec.user, restriction_kind::mute);
+          break;
+        case moderation_action::delete_message:
+          if (!db.tombstone(room_key, rec.message_id)) {
+            db.rollback();  // a refused action leaves no log entry
+            report_success(self);
+            return make_protocol_error(protocol::error_code::not_found);
+          }
+          break;
+        case moderation_action::kick:
+          break;  // nothing to keep but the log entry: a kicked user may come back
+      }
+      // Ended bans and mutes are never read; moderation is rare, so this is where they go.
+      db.delete_expired_restrictions(now_ms());
+      db.commit();
+    } catch (const db_error&) {
+      db.rollback();
+      throw;
+    }
+  } catch (const db_error& err) {
+    report_fault(self, err);
+    return unavailable();
+  }
+  report_success(self);
+  return ok_atom::value;
 }
 
 /// One bounded retention step over every room; answers whether more remains to delete.
@@ -299,8 +414,18 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
     [self](open_atom, const std::string& name, uint32_t count,
            bool may_create) -> caf::result<room_snapshot> {
       auto& st = self->state;
-      if (auto i = st.unwritten.find(name); i != st.unwritten.end())
-        return room_snapshot{i->second, 0, {}, false};
+      if (auto i = st.unwritten.find(name); i != st.unwritten.end()) {
+        room_snapshot snapshot{i->second, 0, {}, false};
+        try {
+          add_restrictions(self, name, snapshot);
+        } catch (const db_error& err) {
+          // Refused rather than opened without its bans: the room would let banned users in.
+          report_fault(self, err);
+          return unavailable();
+        }
+        report_success(self);
+        return snapshot;
+      }
       if (st.rooms.count(name) == 0) {
         try {
           if (!database(self).find_room(name))
@@ -312,13 +437,17 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
       }
       return read(self, [&](storage::message_db& db) {
         auto room = loaded_room(self, name);
+        room_snapshot snapshot;
+        if (room) {
+          auto page = db.before(room->key, name, 0, count);
+          snapshot = room_snapshot{room->epoch, room->next_id - 1, std::move(page.messages), false};
+        }
+        add_restrictions(self, name, snapshot);
         if (!room) {
           // Its first message's group just failed: still a room without a row.
-          auto epoch = st.unwritten.emplace(name, new_epoch()).first->second;
-          return room_snapshot{epoch, 0, {}, false};
+          snapshot.epoch = st.unwritten.emplace(name, new_epoch()).first->second;
         }
-        auto page = db.before(room->key, name, 0, count);
-        return room_snapshot{room->epoch, room->next_id - 1, std::move(page.messages), false};
+        return snapshot;
       });
     },
     [self](append_atom, uint64_t epoch, protocol::chat_message& msg) {
@@ -339,11 +468,11 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
       });
     },
     [self](flush_atom) { flush(self); },
-    [self](moderate_atom, moderation_record&) -> caf::result<ok_atom> {
-      return make_protocol_error(protocol::error_code::internal);  // TODO(identity): store helper
-    },
+    [self](moderate_atom, const moderation_record& rec) { return moderate(self, rec); },
     [self](bans_atom) -> caf::result<std::vector<restriction>> {
-      return std::vector<restriction>{};  // TODO(identity): store helper
+      return read(self, [](storage::message_db& db) {
+        return to_restrictions(db.restrictions_of("", storage::restriction_kind::ban, now_ms()));
+      });
     },
     [self](retire_atom, const std::string& name) {
       // A stored room keeps counting; a room without a row is forgotten with its epoch.

@@ -27,12 +27,46 @@ CREATE TABLE IF NOT EXISTS messages (
   sender TEXT NOT NULL,
   text   TEXT NOT NULL,
   ts     INTEGER NOT NULL,
-  cid    TEXT
+  cid    TEXT,
+  -- Added by schema version 1 (files of older versions get them from migrate()):
+  name    TEXT,                       -- the sender's display name; NULL: none
+  deleted INTEGER NOT NULL DEFAULT 0  -- 1: a moderator deleted it, text is ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_cid ON messages (room, sender, cid) WHERE cid IS NOT NULL;
-CREATE VIEW IF NOT EXISTS chat AS
-  SELECT rooms.name AS room, messages.id, messages.epoch, messages.sender, messages.text,
+-- Bans and mutes, keyed by room name rather than rooms.key: a room can be moderated before its
+-- row is written (with its first message). Rows past their until are never read, only pruned.
+CREATE TABLE IF NOT EXISTS restrictions (
+  room  TEXT NOT NULL,  -- '': server-wide
+  user  TEXT NOT NULL,
+  kind  TEXT NOT NULL CHECK (kind IN ('ban', 'mute')),
+  until INTEGER,        -- ms since the Unix epoch; NULL: for good
+  PRIMARY KEY (room, user, kind)
+) WITHOUT ROWID;
+-- The audit log: every moderation action, in order. A delete keeps the message id, not its text.
+CREATE TABLE IF NOT EXISTS moderation_log (
+  seq        INTEGER PRIMARY KEY,
+  ts         INTEGER NOT NULL,  -- ms since the Unix epoch
+  actor      TEXT NOT NULL,     -- the moderator
+  action     TEXT NOT NULL,     -- kick, ban, unban, mute, unmute, delete
+  room       TEXT NOT NULL,     -- '': server-wide
+  target     TEXT NOT NULL,     -- the user acted on; '' for delete
+  message_id INTEGER,
+  until      INTEGER,
+  reason     TEXT NOT NULL
+);
+)sql";
+
+/// The version migrate() brings a file to (PRAGMA user_version). 0: the schema before moderation.
+constexpr int schema_version = 1;
+
+// The view is replaced, not created if missing, when a file is migrated: an old file's view lacks
+// the newer columns.
+constexpr const char* chat_view = R"sql(
+DROP VIEW IF EXISTS chat;
+CREATE VIEW chat AS
+  SELECT rooms.name AS room, messages.id, messages.epoch, messages.sender, messages.name,
+         messages.text, messages.deleted,
          strftime('%Y-%m-%d %H:%M:%f', messages.ts / 1000.0, 'unixepoch') AS time, messages.cid
   FROM messages JOIN rooms ON rooms.key = messages.room;
 )sql";
@@ -54,6 +88,13 @@ enum query : int {
   q_first_since,
   q_count_rooms,
   q_delete_empty_rooms,
+  q_tombstone,
+  q_record_moderation,
+  q_moderation_log,
+  q_set_restriction,
+  q_clear_restriction,
+  q_restrictions_of,
+  q_delete_expired_restrictions,
   query_count,
 };
 
@@ -62,10 +103,15 @@ constexpr const char* queries[query_count] = {
   "INSERT INTO rooms (name, epoch, last_id) VALUES (?1, ?2, 0)",
   "UPDATE rooms SET last_id = ?2 WHERE key = ?1",
   "SELECT name, key, epoch, last_id FROM rooms ORDER BY name",
-  "INSERT INTO messages (room, id, epoch, sender, text, ts, cid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND sender = ?2 AND cid = ?3",
-  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-  "SELECT id, sender, text, ts, cid FROM messages WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+  "INSERT INTO messages (room, id, epoch, sender, text, ts, cid, name)"
+  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  // Every read of messages selects these columns in this order: read_message() depends on it.
+  "SELECT id, sender, text, ts, cid, name, deleted FROM messages"
+  " WHERE room = ?1 AND sender = ?2 AND cid = ?3",
+  "SELECT id, sender, text, ts, cid, name, deleted FROM messages"
+  " WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+  "SELECT id, sender, text, ts, cid, name, deleted FROM messages"
+  " WHERE room = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
   "BEGIN IMMEDIATE",
   "COMMIT",
   "ROLLBACK",
@@ -75,6 +121,17 @@ constexpr const char* queries[query_count] = {
   "SELECT id FROM messages WHERE room = ?1 AND ts >= ?2 ORDER BY id LIMIT 1",
   "SELECT count(*) FROM rooms",
   "DELETE FROM rooms WHERE last_id = 0 AND NOT EXISTS (SELECT 1 FROM messages WHERE room = rooms.key)",
+  "UPDATE messages SET text = '', deleted = 1 WHERE room = ?1 AND id = ?2",
+  "INSERT INTO moderation_log (ts, actor, action, room, target, message_id, until, reason)"
+  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  "SELECT seq, ts, actor, action, room, target, message_id, until, reason FROM moderation_log"
+  " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+  // A new ban replaces the until of the one in force (a ban for good can become a timed one).
+  "INSERT OR REPLACE INTO restrictions (room, user, kind, until) VALUES (?1, ?2, ?3, ?4)",
+  "DELETE FROM restrictions WHERE room = ?1 AND user = ?2 AND kind = ?3",
+  "SELECT user, until FROM restrictions"
+  " WHERE room = ?1 AND kind = ?2 AND (until IS NULL OR until > ?3) ORDER BY user",
+  "DELETE FROM restrictions WHERE until IS NOT NULL AND until <= ?1",
 };
 
 std::string describe(sqlite3* db, int rc, const char* doing) {
@@ -123,9 +180,21 @@ public:
     return *this;
   }
 
+  /// Binds a string with static storage (a literal), which SQLite need not copy.
+  statement& bind(int index, const char* value) {
+    check(sqlite3_bind_text(stmt_, index, value, -1, SQLITE_STATIC), "binding a string");
+    return *this;
+  }
+
   statement& bind_null(int index) {
     check(sqlite3_bind_null(stmt_, index), "binding null");
     return *this;
+  }
+
+  /// Binds a value, or NULL for nullopt.
+  template <class T>
+  statement& bind(int index, const std::optional<T>& value) {
+    return value ? bind(index, *value) : bind_null(index);
   }
 
   /// Steps once: true while there is a row to read, false when done.
@@ -147,6 +216,12 @@ public:
   }
 
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+  std::optional<int64_t> nullable_integer(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL)
+      return std::nullopt;
+    return integer(col);
+  }
 
   std::string text(int col) const {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
@@ -200,6 +275,7 @@ message_db::message_db(const db_options& opts) {
       exec(("PRAGMA max_page_count = " + std::to_string(pages)).c_str(), "capping the database size");
     }
     exec(schema, "creating the schema");
+    migrate();
     for (int i = 0; i < query_count; ++i)
       statements_.push_back(std::make_unique<statement>(db_, queries[i]));
   } catch (...) {
@@ -223,6 +299,46 @@ void message_db::exec(const char* sql, const char* doing) {
     std::string msg = std::string{doing} + ": " + (errmsg ? errmsg : sqlite3_errstr(rc));
     sqlite3_free(errmsg);
     throw db_error(msg, rc & 0xff);
+  }
+}
+
+void message_db::migrate() {
+  auto version = [this] {
+    statement q{db_, "PRAGMA user_version"};
+    q.step("reading the schema version");
+    return q.integer(0);
+  };
+  if (version() >= schema_version)
+    return;  // the common case: no write lock taken
+  exec("BEGIN IMMEDIATE", "migrating the schema");
+  try {
+    // Another connection may have migrated the file while this one waited for the lock.
+    if (version() < schema_version) {
+      bool has_name = false;
+      bool has_deleted = false;
+      {
+        statement q{db_, "SELECT name FROM pragma_table_info('messages')"};
+        while (q.step("migrating the schema")) {
+          auto column = q.text(0);
+          has_name |= column == "name";
+          has_deleted |= column == "deleted";
+        }
+      }
+      // Existing messages get no display name and are not deleted.
+      if (!has_name)
+        exec("ALTER TABLE messages ADD COLUMN name TEXT", "migrating the schema");
+      if (!has_deleted)
+        exec("ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+             "migrating the schema");
+      exec(chat_view, "migrating the schema");
+      exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str(),
+           "migrating the schema");
+    }
+    exec("COMMIT", "migrating the schema");
+  } catch (...) {
+    if (!sqlite3_get_autocommit(db_))
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
 }
 
@@ -280,8 +396,10 @@ namespace {
 
 template <class Statement>
 protocol::chat_message read_message(const Statement& q, const std::string& room) {
-  return protocol::chat_message{room, static_cast<uint64_t>(q.integer(0)), q.text(1), q.text(2),
-                                q.integer(3), q.text(4)};
+  return protocol::chat_message{room,      static_cast<uint64_t>(q.integer(0)),
+                                q.text(1), q.text(2),
+                                q.integer(3), q.text(4),
+                                q.text(5), q.integer(6) != 0};
 }
 
 } // namespace
@@ -293,6 +411,10 @@ void message_db::insert_message(int64_t room_key, uint64_t epoch, const protocol
     q.bind_null(7);
   else
     q.bind(7, msg.cid);
+  if (msg.name.empty())
+    q.bind_null(8);
+  else
+    q.bind(8, msg.name);
   q.run("storing a message");
 }
 
@@ -338,6 +460,108 @@ message_page message_db::after(int64_t room_key, const std::string& room, uint64
                                uint32_t limit) {
   return read_page(prepared(q_after).bind(1, room_key).bind(2, after).bind(3, int64_t{limit} + 1),
                    room, limit);
+}
+
+bool message_db::tombstone(int64_t room_key, uint64_t id) {
+  prepared(q_tombstone).bind(1, room_key).bind(2, id).run("deleting a message");
+  return sqlite3_changes(db_) > 0;
+}
+
+// -- moderation -------------------------------------------------------------------------------------
+
+namespace {
+
+const char* kind_name(restriction_kind kind) {
+  return kind == restriction_kind::ban ? "ban" : "mute";
+}
+
+/// The action a log row names, from its wire name (what to_string wrote).
+protocol::moderation_action parse_action(const std::string& name) {
+  using protocol::moderation_action;
+  for (auto action : {moderation_action::kick, moderation_action::ban, moderation_action::unban,
+                      moderation_action::mute, moderation_action::unmute,
+                      moderation_action::delete_message})
+    if (name == protocol::to_string(action))
+      return action;
+  // Written by a newer version: this one cannot say what it means.
+  throw db_error("reading the moderation log: unknown action '" + name + "'", SQLITE_MISMATCH);
+}
+
+} // namespace
+
+int64_t message_db::record_moderation(const moderation_entry& entry) {
+  prepared(q_record_moderation)
+    .bind(1, entry.ts)
+    .bind(2, entry.actor)
+    .bind(3, protocol::to_string(entry.action))
+    .bind(4, entry.room)
+    .bind(5, entry.target)
+    .bind(6, entry.message_id)
+    .bind(7, entry.until)
+    .bind(8, entry.reason)
+    .run("recording a moderation action");
+  return sqlite3_last_insert_rowid(db_);
+}
+
+std::vector<moderation_entry> message_db::moderation_log(int64_t after_seq, uint32_t limit) {
+  auto& q = prepared(q_moderation_log).bind(1, after_seq).bind(2, int64_t{limit});
+  std::vector<moderation_entry> entries;
+  try {
+    while (q.step("reading the moderation log")) {
+      moderation_entry e;
+      e.seq = q.integer(0);
+      e.ts = q.integer(1);
+      e.actor = q.text(2);
+      e.action = parse_action(q.text(3));
+      e.room = q.text(4);
+      e.target = q.text(5);
+      if (auto id = q.nullable_integer(6))
+        e.message_id = static_cast<uint64_t>(*id);
+      e.until = q.nullable_integer(7);
+      e.reason = q.text(8);
+      entries.push_back(std::move(e));
+    }
+  } catch (...) {
+    q.reset();
+    throw;
+  }
+  q.reset();
+  return entries;
+}
+
+void message_db::set_restriction(const std::string& room, const std::string& user,
+                                 restriction_kind kind, std::optional<int64_t> until) {
+  prepared(q_set_restriction)
+    .bind(1, room)
+    .bind(2, user)
+    .bind(3, kind_name(kind))
+    .bind(4, until)
+    .run("recording a ban or mute");
+}
+
+bool message_db::clear_restriction(const std::string& room, const std::string& user,
+                                   restriction_kind kind) {
+  prepared(q_clear_restriction)
+    .bind(1, room)
+    .bind(2, user)
+    .bind(3, kind_name(kind))
+    .run("lifting a ban or mute");
+  return sqlite3_changes(db_) > 0;
+}
+
+std::vector<restriction_row> message_db::restrictions_of(const std::string& room,
+                                                         restriction_kind kind, int64_t now_ms) {
+  auto& q = prepared(q_restrictions_of).bind(1, room).bind(2, kind_name(kind)).bind(3, now_ms);
+  std::vector<restriction_row> rows;
+  while (q.step("reading bans and mutes"))
+    rows.push_back(restriction_row{q.text(0), q.nullable_integer(1)});
+  q.reset();
+  return rows;
+}
+
+std::size_t message_db::delete_expired_restrictions(int64_t now_ms) {
+  prepared(q_delete_expired_restrictions).bind(1, now_ms).run("deleting expired bans and mutes");
+  return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
 // -- transactions -----------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 // The SQLite message database: every line of SQL in Parley lives in message_db.cpp. This is a plain
 // class, not an actor; the store actor (actors/store.hpp) owns one and is its only user.
 //
-// Schema: `rooms` (name, epoch, last id) and `messages` (room, id, epoch, sender, text, ts, cid),
-// plus a `chat` view that joins them for people inspecting the file with the sqlite3 CLI.
+// Schema: `rooms` (name, epoch, last id), `messages` (room, id, epoch, sender, display name, text,
+// ts, cid, deleted), `restrictions` (bans and mutes in force, per room name or server-wide) and
+// `moderation_log` (the audit log of every moderation action), plus a `chat` view that joins rooms
+// and messages for people inspecting the file with the sqlite3 CLI. Files written by earlier
+// versions are migrated when opened (PRAGMA user_version says how far a file has come).
 
 #include "protocol/messages.hpp"
 
@@ -56,6 +59,28 @@ struct message_page {
   bool more = false;  ///< messages exist beyond the page (older for `before`, newer for `after`)
 };
 
+/// Which kind of restriction a row of the `restrictions` table is.
+enum class restriction_kind : uint8_t { ban, mute };
+
+/// A ban or mute in force, as the database stores it (room and kind are what it was asked for).
+struct restriction_row {
+  std::string user;
+  std::optional<int64_t> until;  ///< ms since the Unix epoch; nullopt: for good
+};
+
+/// One line of the moderation audit log: who did what to whom, where, when and why.
+struct moderation_entry {
+  int64_t seq = 0;        ///< its place in the log; assigned by the database when recorded
+  int64_t ts = 0;         ///< when it was done, ms since the Unix epoch
+  std::string actor;      ///< the moderator's user id
+  protocol::moderation_action action = protocol::moderation_action::kick;
+  std::string room;       ///< empty: server-wide
+  std::string target;     ///< the user acted on; empty for a delete
+  std::optional<uint64_t> message_id;  ///< delete: the message (its text is not kept)
+  std::optional<int64_t> until;        ///< ban and mute: ms since the Unix epoch; nullopt: for good
+  std::string reason;
+};
+
 class message_db {
 public:
   /// Opens (creating if missing, with its directory) and prepares the database. Throws db_error
@@ -88,6 +113,29 @@ public:
   /// Up to `limit` messages with id > after, oldest first.
   message_page after(int64_t room_key, const std::string& room, uint64_t after, uint32_t limit);
 
+  /// Turns a message into a tombstone: its text is cleared for good and it is marked deleted. False
+  /// if the room has no message with this id.
+  bool tombstone(int64_t room_key, uint64_t id);
+
+  // -- moderation -----------------------------------------------------------------------------------
+
+  /// Appends an entry to the audit log (its `seq` is ignored) and answers the seq it got.
+  int64_t record_moderation(const moderation_entry& entry);
+  /// Up to `limit` audit log entries with seq > after_seq, oldest first.
+  std::vector<moderation_entry> moderation_log(int64_t after_seq, uint32_t limit);
+  /// Bans or mutes a user in a room ("" : server-wide) until then (nullopt: for good); replaces
+  /// the until of a restriction of the same kind already there.
+  void set_restriction(const std::string& room, const std::string& user, restriction_kind kind,
+                       std::optional<int64_t> until);
+  /// Lifts a ban or mute; false if there was none.
+  bool clear_restriction(const std::string& room, const std::string& user, restriction_kind kind);
+  /// The restrictions of one kind in a room ("" : server-wide) still in force at `now_ms`, by user.
+  std::vector<restriction_row> restrictions_of(const std::string& room, restriction_kind kind,
+                                               int64_t now_ms);
+  /// Deletes restrictions that ended before `now_ms` (they are never returned anyway); answers how
+  /// many.
+  std::size_t delete_expired_restrictions(int64_t now_ms);
+
   // -- transactions ---------------------------------------------------------------------------------
 
   void begin();     ///< BEGIN IMMEDIATE: takes the write lock now, so a busy database fails early
@@ -107,6 +155,7 @@ private:
   class statement;
 
   void exec(const char* sql, const char* doing);
+  void migrate();
   statement& prepared(int which);
 
   sqlite3* db_ = nullptr;
