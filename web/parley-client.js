@@ -535,8 +535,13 @@ export class ParleyClient extends Emitter {
       this.#requests.set(ref, {
         kind: "ping",
         resolve: () => { answered = true; this.#armHeartbeat(); },
-        // An error is an answer too: the connection is alive.
-        reject: () => { answered = true; this.#armHeartbeat(); },
+        // An error is an answer too: the connection is alive. Not so the rejection of a lost
+        // connection (the serial moved on), which must not start a heartbeat with no socket.
+        reject: () => {
+          if (serial !== this.#serial) return;
+          answered = true;
+          this.#armHeartbeat();
+        },
       });
       this.#transmit({ type: "ping", ref });
       this.#heartbeatTimer = this.#clock.setTimeout(() => {

@@ -1193,3 +1193,21 @@ test("moderator methods send their commands and resolve on moderated, or reject 
   await assert.rejects(h.client.kick("bad room", "bob"), { code: "invalid_name" });
   assert.equal(ws.sent.length, before);
 });
+
+test("heartbeat: a ping answered with an error counts as answered; one lost with the connection starts nothing", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  ws.autoPong = false;
+  h.clock.advance(DEFAULTS.heartbeatMs);
+  ws.receive({ type: "error", code: "internal", message: "oops", ref: ws.sentOf("ping")[0].ref });
+  h.clock.advance(DEFAULTS.heartbeatTimeoutMs);
+  assert.equal(ws.closedByClient, null, "an error is an answer: the connection is alive");
+  h.clock.advance(DEFAULTS.heartbeatMs - DEFAULTS.heartbeatTimeoutMs); // the next ping, unanswered
+  assert.equal(ws.sentOf("ping").length, 2);
+  assert.equal(h.client.state, "open");
+  h.client.close(); // the second ping is rejected as disconnected
+  h.clock.advance(10 * 60_000);
+  assert.equal(FakeWebSocket.instances.length, 1, "no reconnect from a stray heartbeat after close()");
+  assert.equal(h.client.state, "closed");
+  assert.equal(h.clock.pendingTimers, 0);
+});
