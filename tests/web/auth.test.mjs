@@ -1,7 +1,8 @@
 // The chat page in chromium against the real parley binary in jwt mode ([auth] mode = "jwt"):
 // signing in with a token from the sign-in form, a moderator deleting a member's message with
-// /delete so that both pages show the tombstone, and a page without a token told that the server
-// requires sign-in. Tokens are minted by the binary (`parley token`) with the server's own config.
+// /delete so that both pages show the tombstone, a refused token and one about to expire replaced
+// through the page's banner, and a page without a token told that the server requires sign-in.
+// Tokens are minted by the binary (`parley token`) with the server's own config.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -122,6 +123,39 @@ test("alice (moderator) and bob (member) sign in with tokens, chat, and alice's 
 
   assert.deepEqual(alice.problems, []);
   assert.deepEqual(bob.problems, []);
+});
+
+test("a refused token and one about to expire: the banner asks for a new one, and the connection refreshes without reconnecting", async () => {
+  const page = await openPage();
+  const frames = [];
+  page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => frames.push(JSON.parse(payload))));
+  await page.fill("#sign-in-token", "not.a.token");
+  await page.fill("#sign-in-room", "refreshing");
+  await page.click("#sign-in-submit");
+  // The browser sees the handshake's 401 as a failed connection; the client then sends the token
+  // in a frame, learns that it is refused (4401), and the page asks for another one.
+  await page.waitForSelector("#token-banner:not([hidden])");
+  assert.match(await page.textContent("#token-banner-text"), /did not accept the token/);
+
+  // A token that expires within the client's refresh lead: signed in, it is refreshed at once,
+  // which asks the user again.
+  await page.fill("#token-input", mintToken(server.configPath, { sub: "carol", roles: ["member"], ttl: "20s" }));
+  await page.press("#token-input", "Enter");
+  await page.waitForSelector('#connection[data-state="open"]');
+  assert.equal(await page.textContent("#whoami"), "carol");
+  await page.waitForFunction(() => /expires at/.test(document.querySelector("#token-banner-text").textContent)
+    && !document.querySelector("#token-banner").hidden);
+  const sockets = page.sockets.length;
+
+  const fresh = mintToken(server.configPath, { sub: "carol", roles: ["member", "moderator"], ttl: "1h" });
+  await page.fill("#token-input", fresh);
+  await page.press("#token-input", "Enter");
+  await page.waitForFunction(() => /moderator/.test(document.querySelector("#whoami").title));
+  assert.equal(await page.isHidden("#token-banner"), true);
+  assert.equal(page.sockets.length, sockets, "refreshed on the same connection");
+  assert.deepEqual(frames.filter((f) => f.type === "refresh").map((f) => f.token), [fresh]);
+  assert.equal(await page.getAttribute("#connection", "data-state"), "open");
+  assert.deepEqual(page.problems, []);
 });
 
 test("a page without a token on a jwt server is told that the server requires sign-in", async () => {
