@@ -9,6 +9,10 @@ const TYPING_VISIBLE_MS = 4_000;      // about two of the server's typing interv
 const AUTHOR_STATUS_VISIBLE_MS = 10_000; // an answer about who is online goes stale quickly
 const GROUP_WITHIN_MS = 5 * 60_000;   // consecutive messages of one sender share a header
 const STORAGE_KEY = "parley.session"; // per tab: a reload comes back to the same rooms
+// A token this close to its expiry is not worth handing to the server: ask for a new one. More
+// than the client's refreshBeforeMs, so that its scheduled refresh asks the user in time.
+const TOKEN_FRESH_FOR_MS = 60_000;
+const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
 const params = new URLSearchParams(location.search);
 const debug = params.has("debug");
@@ -18,6 +22,10 @@ const ui = {
   client: null,
   socketImpl: globalThis.WebSocket,
   name: "",
+  token: "",          // the sign-in token, or "" in open mode
+  tokenStale: "",     // why the token will not do any more ("" while it will)
+  tokenAsk: null,     // {promise, resolve} while getToken waits for the user to paste a token
+  banMessage: "",
   active: null,
   rooms: new Map(),
   countdown: null,
@@ -38,7 +46,11 @@ function saveSession() {
     sessionStorage.removeItem(STORAGE_KEY);
     return;
   }
-  const session = { name: ui.name, rooms: [...ui.rooms.keys()], active: ui.active };
+  // Rooms we were removed from are not rejoined after a reload either.
+  const rooms = [...ui.rooms.values()].filter((r) => !r.removed).map((r) => r.name);
+  // The token is kept per tab, like the rest, so that a reload stays signed in; it goes when the
+  // tab closes or on sign-out.
+  const session = { name: ui.name, token: ui.token, rooms, active: ui.active };
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
 }
 
@@ -68,6 +80,34 @@ function authorStatusText({ online, sessions }) {
   return `online · ${sessions} ${sessions === 1 ? "connection" : "connections"}`;
 }
 
+function untilText(until) {
+  return until === undefined || until === null ? "" : ` until ${formatTime(until)}`;
+}
+
+/** A system line for a moderator's action, or null for a deletion (the tombstone says it). */
+function moderationText({ action, room, user, by, until, reason }) {
+  const why = reason ? `: ${reason}` : "";
+  const forHowLong = untilText(until) || " for good";
+  switch (action) {
+    case "kick": return `${user} was removed by ${by}${why}`;
+    case "ban": return `${user} was banned${room === null ? " from the server" : ""} by ${by}${forHowLong}${why}`;
+    case "unban": return `${user} was unbanned${room === null ? " on the server" : ""} by ${by}`;
+    case "mute": return `${user} was muted by ${by}${forHowLong}${why}`;
+    case "unmute": return `${user} may post again (unmuted by ${by})`;
+    default: return null;
+  }
+}
+
+function tombstoneText({ by, reason } = {}) {
+  return `message deleted${by ? ` by ${by}` : ""}${reason ? `: ${reason}` : ""}`;
+}
+
+/** "10m", "1h", "2d", "30s", "1w" in seconds, or null. */
+function parseDuration(word) {
+  const match = /^(\d{1,6})([smhdw])$/.exec(word ?? "");
+  return match ? Number(match[1]) * DURATION_UNITS[match[2]] : null;
+}
+
 function typingText(users) {
   if (users.length === 0) return "";
   if (users.length === 1) return `${users[0]} is typing…`;
@@ -83,6 +123,8 @@ const CLOSED_REASONS = {
   frame_too_big: "The server closed the connection: a message was too large.",
   normal: "The server closed the connection.",
   client: "Signed out.",
+  unauthenticated: "This server requires sign-in: paste a token.",
+  banned: "You are banned from this server.",
 };
 
 function showStatus(detail) {
@@ -154,11 +196,17 @@ function createRoomView(name) {
 }
 
 function openRoom(name) {
-  if (ui.rooms.has(name)) {
+  let room = ui.rooms.get(name);
+  if (room && !room.removed) {
     activate(name);
     return;
   }
-  const room = createRoomView(name);
+  if (room) {
+    // Removed by a moderator: joining again is allowed after a kick (a ban refuses it).
+    room.removed = false;
+  } else {
+    room = createRoomView(name);
+  }
   activate(name);
   ui.client.join(name).catch((err) => {
     if (err.code === "left") return; // the user left before the join completed
@@ -204,9 +252,11 @@ function renderActive() {
   byId("leave-room").hidden = !room;
   byId("no-room").hidden = Boolean(room);
   const compose = byId("compose-text");
-  compose.disabled = !room;
-  byId("compose-send").disabled = !room;
-  compose.placeholder = room ? `Message #${room.name}` : "Join a room first";
+  const usable = room && !room.removed;
+  compose.disabled = !usable;
+  byId("compose-send").disabled = !usable;
+  compose.placeholder = !room ? "Join a room first"
+    : room.removed ? `You are no longer in #${room.name}` : `Message #${room.name}`;
   byId("presence-news").textContent = "";
   renderMembers();
   renderTyping();
@@ -273,19 +323,37 @@ function stopTyping(roomName, user) {
 
 // -- messages ----------------------------------------------------------------------------------
 
+/** True when the token gives moderating roles: the page then shows message ids for /delete. */
+function canModerate() {
+  return ui.client?.roles.some((role) => role === "moderator" || role === "admin") ?? false;
+}
+
 function messageItem(m) {
   const time = el("time", { text: formatTime(m.ts), attrs: { datetime: new Date(m.ts).toISOString(), title: fullDate.format(m.ts) } });
   const meta = el("div", { className: "meta" });
+  // The display name when the sender's token has one; the user id stays the stable handle.
+  const shown = m.name ?? m.from;
   const author = el("button", {
-    className: "from", text: m.from,
+    className: "from", text: shown,
     attrs: { type: "button", title: `Is ${m.from} online?` },
     on: { click: () => showAuthorStatus(meta, m.from) },
   });
-  meta.append(author, time);
-  return el("li", {
+  meta.append(author);
+  if (m.name && m.name !== m.from) meta.append(el("span", { className: "display-id", text: `@${m.from}` }));
+  meta.append(time);
+  if (canModerate()) meta.append(el("span", { className: "msg-id", text: `#${m.id}`, attrs: { title: `/delete ${m.id}` } }));
+  const li = el("li", {
     className: m.own ? "message own" : "message",
     dataset: { id: String(m.id), from: m.from, ts: String(m.ts) },
   }, meta, el("p", { className: "text", text: m.text }));
+  if (m.deleted) bury(li, {});
+  return li;
+}
+
+/** Shows a message as deleted, in place. */
+function bury(li, detail) {
+  li.classList.add("deleted");
+  li.querySelector(".text").textContent = tombstoneText(detail);
 }
 
 /** Asks the server whether `user` is online anywhere and says so next to their name. */
@@ -338,6 +406,7 @@ function appendMessages(room, messages, { countUnread }) {
 }
 
 function appendNotice(room, text, kind = "info") {
+  if (!room) return;
   const li = el("li", { className: `notice ${kind}`, attrs: { role: kind === "info" ? null : "status" } }, text);
   room.list.append(li);
   if (room.name === ui.active) scrollToEnd(room);
@@ -384,7 +453,7 @@ function onOutbox(e) {
   if (!li) {
     li = el("li", { className: "message own pending", dataset: { cid: e.cid } },
       el("div", { className: "meta" },
-        el("span", { className: "from", text: ui.client.user ?? ui.name }),
+        el("span", { className: "from", text: ui.client.name ?? ui.client.user ?? ui.name }),
         el("span", { className: "delivery", text: outboxLabel() })),
       el("p", { className: "text", text: e.text }));
     room.outbox.append(li);
@@ -393,7 +462,7 @@ function onOutbox(e) {
   const delivery = li.querySelector(".delivery");
   if (e.state === "failed") {
     li.classList.add("failed");
-    delivery.textContent = `Not sent: ${describeError({ code: e.reason })}`;
+    delivery.textContent = `Not sent: ${describeError({ code: e.reason, until: e.until })}`;
   } else {
     delivery.textContent = outboxLabel();
   }
@@ -418,10 +487,171 @@ const ERROR_TEXT = {
   room_failed: "the room failed on the server",
   offline: "not connected",
   disconnected: "the connection was lost",
+  forbidden: "you are not allowed to do that here",
+  muted: "you are muted in this room",
+  banned: "you are banned",
+  kicked: "you were removed from the room",
+  not_found: "there is no such message",
+  unauthenticated: "the server requires sign-in",
+  token_expired: "your sign-in expired",
+  token_unavailable: "no token to sign in with",
 };
 
 function describeError(err) {
-  return ERROR_TEXT[err?.code] ?? err?.message ?? String(err);
+  const text = ERROR_TEXT[err?.code] ?? err?.message ?? String(err);
+  // Muted and banned say for how long; without an end they are for good.
+  return text + untilText(err?.until);
+}
+
+// -- the token: asked from the user when the server wants a new one ------------------------------
+
+/** The token's exp in ms, read without checking it (the server checks), or null if unreadable. */
+function tokenExpiry(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(payload)).exp;
+    return Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null; // not a JWT we can read: trust it until the server says otherwise
+  }
+}
+
+/**
+ * The client's getToken: the token given, unless the server refused it, let it expire or it is
+ * about to; then the user is asked for a new one, and the client waits (reconnecting shows).
+ */
+function getToken() {
+  const expiry = tokenExpiry(ui.token);
+  if (!ui.tokenStale && expiry !== null && expiry - Date.now() < TOKEN_FRESH_FOR_MS) {
+    ui.tokenStale = expiry <= Date.now() ? "Your sign-in expired." : `Your sign-in expires at ${formatTime(expiry)}.`;
+  }
+  if (ui.token && !ui.tokenStale) return Promise.resolve(ui.token);
+  if (!ui.tokenAsk) {
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    ui.tokenAsk = { promise, resolve };
+  }
+  showTokenBanner(`${ui.tokenStale} Paste a new token to stay signed in.`);
+  return ui.tokenAsk.promise;
+}
+
+function showTokenBanner(text) {
+  byId("token-banner-text").textContent = text;
+  const wasHidden = byId("token-banner").hidden;
+  byId("token-banner").hidden = false;
+  if (wasHidden) byId("token-input").focus();
+}
+
+function hideTokenBanner() {
+  byId("token-banner").hidden = true;
+  byId("token-input").value = "";
+}
+
+/** The user pasted a token: hand it to whoever waits for one, or refresh with it. */
+function useNewToken(token) {
+  ui.token = token;
+  ui.tokenStale = "";
+  saveSession();
+  hideTokenBanner();
+  const ask = ui.tokenAsk;
+  ui.tokenAsk = null;
+  if (ask) ask.resolve(token);
+  else ui.client?.refreshToken();
+}
+
+function onTokenEvent(e) {
+  switch (e.state) {
+    case "expired":
+      ui.tokenStale ||= "Your sign-in expired.";
+      break;
+    case "reauthenticate":
+      ui.tokenStale ||= "Your sign-in expired.";
+      break;
+    case "refused":
+      if (!e.final) ui.tokenStale = "The server did not accept the token.";
+      break;
+    case "refresh_failed":
+      if (e.code === "offline" || e.code === "same_token") break;
+      ui.tokenStale = `The new token was not accepted (${describeError(e)}).`;
+      showTokenBanner(`${ui.tokenStale} Paste another one.`);
+      break;
+    case "refreshed":
+      ui.tokenStale = "";
+      hideTokenBanner();
+      renderWhoami();
+      break;
+    default:
+      break;
+  }
+}
+
+function renderWhoami() {
+  const who = byId("whoami");
+  const client = ui.client;
+  if (!client?.user) return;
+  who.hidden = false;
+  who.textContent = client.name ?? client.user;
+  const parts = [client.user];
+  if (client.roles.length) parts.push(client.roles.join(", "));
+  if (client.expiresAt) parts.push(`signed in until ${formatTime(client.expiresAt)}`);
+  who.title = parts.join(" · ");
+}
+
+// -- slash commands for moderators ---------------------------------------------------------------
+
+const COMMAND_HELP = "Commands: /kick user [reason], /ban user [10m|1h|1d] [reason], /unban user, "
+  + "/mute user [duration] [reason], /unmute user, /delete id [reason], /serverban user [duration] [reason], "
+  + "/serverunban user. Start a message with // to send it with one /.";
+
+/**
+ * Runs a moderation command typed in the composer. Success shows up as the room's moderation
+ * line (or, server-wide, as a notice here); a refusal is said in the room.
+ */
+function runCommand(roomName, line) {
+  const room = ui.rooms.get(roomName);
+  const [command, ...words] = line.slice(1).split(/\s+/).filter(Boolean);
+  const target = words[0];
+  const afterTarget = words.slice(1);
+  const withDuration = () => {
+    const seconds = parseDuration(afterTarget[0]);
+    return seconds === null
+      ? { reason: afterTarget.join(" ") }
+      : { duration: seconds, reason: afterTarget.slice(1).join(" ") };
+  };
+  const c = ui.client;
+  let action;
+  switch (command) {
+    case "kick": action = target && c.kick(roomName, target, afterTarget.join(" ")); break;
+    case "ban": action = target && c.ban(roomName, target, withDuration()); break;
+    case "unban": action = target && c.unban(roomName, target); break;
+    case "mute": action = target && c.mute(roomName, target, withDuration()); break;
+    case "unmute": action = target && c.unmute(roomName, target); break;
+    case "serverban": action = target && c.ban(null, target, withDuration()); break;
+    case "serverunban": action = target && c.unban(null, target); break;
+    case "delete": {
+      const id = Number(target);
+      action = /^\d+$/.test(target ?? "") && c.deleteMessage(roomName, id, afterTarget.join(" "));
+      break;
+    }
+    case "help":
+      appendNotice(room, COMMAND_HELP);
+      return;
+    default:
+      appendNotice(room, `Unknown command /${command ?? ""}. ${COMMAND_HELP}`, "error");
+      return;
+  }
+  if (!action) {
+    appendNotice(room, `/${command} needs ${command === "delete" ? "a message id" : "a user"}. ${COMMAND_HELP}`, "error");
+    return;
+  }
+  action.then((done) => {
+    if (done.room === null) {
+      // A server-wide action has no room to broadcast it in.
+      appendNotice(ui.rooms.get(roomName), `${done.user} is ${done.action === "ban" ? "banned from" : "no longer banned on"} the server.`, "moderation");
+    }
+  }, (err) => {
+    appendNotice(ui.rooms.get(roomName), `/${command} ${target}: ${describeError(err)}`, "error");
+  });
 }
 
 // -- the client's events -------------------------------------------------------------------------
@@ -431,14 +661,30 @@ function wireClient(client) {
     showStatus(detail);
     if (detail.state === "closed" && detail.reason !== "client") {
       if (detail.reason === "invalid_name") signOut(CLOSED_REASONS.invalid_name);
+      else if (detail.reason === "unauthenticated") {
+        signOut(ui.token ? "The server did not accept the token. Paste another one." : CLOSED_REASONS.unauthenticated);
+      } else if (detail.reason === "banned") signOut(ui.banMessage || CLOSED_REASONS.banned);
       else disableChat();
     }
   });
-  client.on("welcome", ({ user }) => {
-    const who = byId("whoami");
-    who.hidden = false;
-    who.textContent = user;
+  client.on("welcome", () => {
+    renderWhoami();
     renderMembers();
+  });
+  client.on("token", onTokenEvent);
+  client.on("banned", ({ until }) => {
+    ui.banMessage = `You are banned from this server${untilText(until) || " for good"}.`;
+  });
+  client.on("moderation", (m) => {
+    const text = moderationText(m);
+    if (!text) return;
+    // Server-wide actions belong to no room; the one in view shows them.
+    appendNotice(ui.rooms.get(m.room ?? ui.active), text, "moderation");
+  });
+  client.on("deleted", ({ room: name, id, by, reason }) => {
+    const room = ui.rooms.get(name);
+    const li = room?.list.querySelector(`li.message[data-id="${id}"]`);
+    if (li) bury(li, { by, reason });
   });
   client.on("gap", ({ room: name, epochChanged }) => {
     const room = ui.rooms.get(name);
@@ -478,10 +724,22 @@ function wireClient(client) {
     if (room && reason === "room_failed") {
       appendNotice(room, "This room failed on the server. Join it again to continue.", "error");
     }
+    if (room && (reason === "kicked" || reason === "banned")) {
+      // Keep what was said on screen, but the room is closed to us (and not rejoined).
+      room.removed = true;
+      appendNotice(room, reason === "kicked"
+        ? "You were removed from this room. You may join it again."
+        : "You were banned from this room.", "error");
+      if (name === ui.active) renderActive();
+      saveSession();
+    }
   });
   client.on("error", (e) => {
     // Errors tied to a join or a send are shown where they happened; the rest go to the room.
+    // Sign-in trouble shows in the token banner or on the sign-in form.
     if (e.room || e.code === "invalid_name") return;
+    if (["unauthenticated", "token_expired", "token_unavailable"].includes(e.code)) return;
+    if (e.code === "banned") return; // the server-wide ban: the `banned` event says it
     const room = ui.rooms.get(ui.active);
     if (room) appendNotice(room, `Server error: ${describeError(e)}`, "error");
   });
@@ -495,8 +753,12 @@ function wsUrl() {
   return url.toString();
 }
 
-async function start(name, rooms, active) {
-  ui.client = new ParleyClient({ WebSocket: ui.socketImpl });
+async function start(name, rooms, active, token = "") {
+  ui.token = token;
+  ui.tokenStale = "";
+  ui.banMessage = "";
+  // Without a token the client connects as in open mode; with one, it asks getToken every time.
+  ui.client = new ParleyClient({ WebSocket: ui.socketImpl, ...(token ? { getToken } : {}) });
   ui.name = name;
   wireClient(ui.client);
   byId("sign-in").hidden = true;
@@ -518,6 +780,10 @@ async function start(name, rooms, active) {
 function signOut(message = "") {
   ui.client?.close();
   ui.client = null;
+  ui.token = "";
+  ui.tokenStale = "";
+  ui.tokenAsk = null; // a connect that waited for a token is gone with its client
+  hideTokenBanner();
   for (const room of [...ui.rooms.values()]) removeRoomView(room);
   sessionStorage.removeItem(STORAGE_KEY);
   byId("chat").hidden = true;
@@ -536,10 +802,15 @@ function disableChat() {
 
 function sendFromComposer() {
   const box = byId("compose-text");
-  const text = box.value;
+  let text = box.value;
   if (!ui.active || text.trim() === "") return;
   box.value = "";
   autoGrow(box);
+  if (text.startsWith("/") && !text.startsWith("//")) {
+    runCommand(ui.active, text.trim());
+    return;
+  }
+  if (text.startsWith("//")) text = text.slice(1); // "//shrug" sends "/shrug"
   ui.client.send(ui.active, text).catch(() => {
     // Failures are shown on the pending message itself (outbox event "failed").
   });
@@ -567,7 +838,13 @@ function bindForms() {
       return;
     }
     error.textContent = "";
-    start(name, [room], room);
+    start(name, [room], room, byId("sign-in-token").value.trim());
+  });
+
+  byId("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const token = byId("token-input").value.trim();
+    if (token) useNewToken(token);
   });
 
   byId("join-form").addEventListener("submit", (ev) => {
@@ -633,7 +910,7 @@ async function main() {
   bindForms();
   const saved = loadSession();
   if (saved && Array.isArray(saved.rooms)) {
-    start(saved.name ?? "", saved.rooms.filter(isValidRoomName), saved.active);
+    start(saved.name ?? "", saved.rooms.filter(isValidRoomName), saved.active, typeof saved.token === "string" ? saved.token : "");
   } else {
     byId("sign-in-name").focus();
   }

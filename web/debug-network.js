@@ -11,14 +11,15 @@ export function createNetworkSwitch(RealWebSocket = globalThis.WebSocket) {
     #real = null;
     #failed = false;
 
-    constructor(url) {
+    constructor(url, protocols) {
       this.onopen = this.onmessage = this.onclose = this.onerror = null;
       if (down) {
         // A dead network refuses asynchronously, like a real connect attempt.
         setTimeout(() => this.fail(), 50);
         return;
       }
-      const ws = new RealWebSocket(url);
+      // The subprotocols carry the sign-in token in jwt mode; pass them on untouched.
+      const ws = protocols === undefined ? new RealWebSocket(url) : new RealWebSocket(url, protocols);
       this.#real = ws;
       live.add(this);
       ws.onopen = (ev) => this.onopen?.(ev);
@@ -28,6 +29,10 @@ export function createNetworkSwitch(RealWebSocket = globalThis.WebSocket) {
         live.delete(this);
         this.onclose?.(ev);
       };
+    }
+
+    get protocol() {
+      return this.#real?.protocol ?? "";
     }
 
     get readyState() {

@@ -14,6 +14,11 @@
 // - keeps each room's member list by the rules of "Presence": `joined` and `presence_state` start
 //   it over, `who` pages complete it, `presence_diff` keeps it current. The page renders the
 //   `members` events and never asks for the list itself.
+// - signs in with a token when the server wants one (`getToken`): offered as a WebSocket
+//   subprotocol or sent as a first `auth` frame, refreshed before it expires and after the server
+//   says it has, and fetched again before every reconnect;
+// - forgets rooms it was kicked or banned from, so that a reconnect does not rejoin them, and
+//   turns moderators' deletions into tombstone events.
 
 /** Close codes after which reconnecting would only repeat the failure (docs/protocol.md). */
 export const FINAL_CLOSE_CODES = new Map([
@@ -21,7 +26,15 @@ export const FINAL_CLOSE_CODES = new Map([
   [1009, "frame_too_big"], // resending the same frame would be refused again
   [4001, "invalid_name"],  // the same name would be refused again
   [4002, "abuse"],         // the server asked us to stop
+  [4403, "banned"],        // banned from the server: every reconnect would be refused
 ]);
+
+/** The subprotocol of protocol v1; a token rides along as a second one (docs/protocol.md). */
+export const SUBPROTOCOL = "parley.v1";
+const TOKEN_PROTOCOL_PREFIX = "parley.token.";
+
+/** `left` reasons after which the connection is no longer in the room and must not rejoin it. */
+const REMOVED_REASONS = new Set(["room_failed", "kicked", "banned"]);
 
 /** User and room names as the server accepts them (docs/protocol.md, "Connecting", "Decoding"). */
 const NAME_CHARACTERS = /^[A-Za-z0-9_.-]+$/;
@@ -54,6 +67,8 @@ export const DEFAULTS = Object.freeze({
   maxFrameBytes: 65_536,     // [connection] max_frame_bytes: a larger frame would close with 1009
   rateBurst: 30,             // stay under the server's token bucket (40 burst, 20/s) so that a
   ratePerSecond: 15,         // flush of a long offline queue never earns rate_limited errors
+  refreshBeforeMs: 30_000,   // refresh the token this long before it expires ...
+  maxAuthFailures: 3,        // ... and give up after this many refusals (4401) in a row
 });
 
 /**
@@ -78,11 +93,22 @@ export function utf8Length(text) {
 
 /** An Error with a stable `code`, like the server's error codes. */
 export class ParleyError extends Error {
-  constructor(code, message) {
+  /** `until`: for banned and muted, when it ends (ms since the epoch); absent: for good. */
+  constructor(code, message, { until } = {}) {
     super(message ?? code);
     this.name = "ParleyError";
     this.code = code;
+    if (until !== undefined) this.until = until;
   }
+}
+
+/** A moderation duration in whole seconds, as the server takes it; undefined means for good. */
+function checkDuration(duration) {
+  if (duration === undefined || duration === null) return undefined;
+  if (!Number.isInteger(duration) || duration < 1) {
+    throw new ParleyError("bad_field", "duration is a whole number of seconds, at least 1");
+  }
+  return duration;
 }
 
 /** The smallest event emitter that works the same in browsers and Node. */
@@ -158,14 +184,16 @@ const OPEN = 1; // WebSocket.OPEN, without relying on the constructor having the
  * Client events (subscribe with `client.on(type, listener)`):
  * - `status`   {state, reason?, code?, attempt?, retryInMs?}; state is one of
  *              connecting | open | reconnecting | offline | closed
- * - `welcome`  {user, session}
+ * - `welcome`  {user, session, name?, roles?, expiresAt?}: name is the display name from the
+ *              token; roles and expiresAt (ms since the epoch) only when signed in with a token
  * - `gap`      {room, epoch, previousEpoch, epochChanged}: a rejoin answered recovered:false, so
  *              what follows does not connect to what was delivered before; comes just before
  *              that rejoin's `joined`. epochChanged: the server lost the room's history, ids
  *              start over and what the page shows of the room is stale
  * - `joined`   {room, epoch, lastId, history, recovered, rejoin, reset, hasOlder}: history holds
  *              only messages not delivered before; hasOlder says whether loadOlder() can find more
- * - `message`  {room, id, from, text, ts, cid?, own}: a new message, never one delivered before
+ * - `message`  {room, id, from, text, ts, cid?, name?, deleted?, own}: a new message, never one
+ *              delivered before. name: the sender's display name; deleted: a tombstone (text "")
  * - `members`  {room, members, count, mode}: the room's presence as this client now holds it,
  *              after every change. mode is "users" or "counts"; members is sorted by name and
  *              empty in counts mode; count (present users) may exceed members.length while
@@ -174,9 +202,20 @@ const OPEN = 1; // WebSocket.OPEN, without relying on the constructor having the
  *              announcing; a diff that changes nothing (a repeat) emits none, and neither does
  *              a list that is started over or completed by a page
  * - `typing`   {room, user}
- * - `left`     {room, reason}: "left" or "room_failed"
- * - `outbox`   {room, cid, text, state}: state queued | sent | acked | failed
- * - `error`    {code, message, ref?, room?}
+ * - `left`     {room, reason}: "left", "room_failed", "kicked" or "banned"; after the last three
+ *              the room is forgotten (not rejoined) and its unsent messages fail
+ * - `outbox`   {room, cid, text, state, reason?, until?}: state queued | sent | acked | failed
+ * - `moderation` {action, room, user?, id?, by, until?, reason?}: a moderator's action, as the
+ *              room was told (room null: server-wide); action kick | ban | unban | mute | unmute | delete
+ * - `deleted`  {room, id, by?, reason?}: a message delivered before is now a tombstone; replace it
+ * - `token`    {state, ...}: the sign-in token's life. state is one of
+ *              refreshing {reason: "scheduled" | "expired" | "manual"} (getToken was called),
+ *              refreshed {roles, expiresAt}, refresh_failed {code, message},
+ *              expired (the server says so; commands wait until a refresh succeeds),
+ *              reauthenticate (closed with 4408: reconnecting with a fresh token),
+ *              refused {failures, final} (closed with 4401)
+ * - `banned`   {until?, message?}: banned from the server; the connection is closed for good
+ * - `error`    {code, message, ref?, room?, until?}
  */
 export class ParleyClient extends Emitter {
   #WebSocket;
@@ -204,9 +243,24 @@ export class ParleyClient extends Emitter {
   #cidCounter = 0;
   #lastTyping = new Map(); // room -> time the last typing frame went out
   #welcomeWaiters = [];
+  #getToken;
+  #tokenVia;
+  #token = null;          // the token the current connection runs on
+  #tokenByFrame = false;  // send the token in an auth frame even though tokenVia is "protocol"
+  #authFailures = 0;      // 4401 closes since the last welcome
+  #expired = false;       // the server said token_expired and no refresh has succeeded yet
+  #refreshing = null;     // the refresh in progress (an object unique to it), or null
+  #refreshTimer = null;
+  #serverBan = null;      // the server-wide `banned` error that precedes a 4403 close
 
-  /** The user name the server gave this connection (from `welcome`), or null before that. */
+  /** The user id the server gave this connection (from `welcome`), or null before that. */
   user = null;
+  /** The display name from the token, or null when it has none. */
+  name = null;
+  /** The user's roles from the token (empty without one). */
+  roles = [];
+  /** When the token expires, ms since the epoch, or null without one. */
+  expiresAt = null;
   /** The opaque id of the current connection, useful in bug reports. */
   session = null;
 
@@ -215,10 +269,19 @@ export class ParleyClient extends Emitter {
    * @param {Function} [options.WebSocket] constructor; defaults to globalThis.WebSocket
    * @param {{now(): number, setTimeout: Function, clearTimeout: Function}} [options.clock]
    * @param {() => number} [options.random] uniform in [0, 1)
+   * @param {() => (string | Promise<string>)} [options.getToken] the sign-in token; called before
+   *   every connect and reconnect and for every refresh. Without it the client connects as in
+   *   open mode (a `?name=` and no token).
+   * @param {"protocol" | "frame"} [options.tokenVia] how the token travels: as the subprotocol
+   *   "parley.token.<jwt>" (default) or as a first {"type":"auth"} frame
    * plus any key of DEFAULTS.
    */
-  constructor({ WebSocket, clock, random, ...tuning } = {}) {
+  constructor({ WebSocket, clock, random, getToken, tokenVia = "protocol", ...tuning } = {}) {
     super();
+    if (getToken !== undefined && typeof getToken !== "function") throw new TypeError("getToken must be a function");
+    if (tokenVia !== "protocol" && tokenVia !== "frame") throw new TypeError('tokenVia is "protocol" or "frame"');
+    this.#getToken = getToken ?? null;
+    this.#tokenVia = tokenVia;
     this.#WebSocket = WebSocket ?? globalThis.WebSocket;
     if (typeof this.#WebSocket !== "function") {
       throw new TypeError("ParleyClient needs a WebSocket implementation (options.WebSocket)");
@@ -292,31 +355,93 @@ export class ParleyClient extends Emitter {
 
   #open() {
     const serial = ++this.#serial;
+    if (!this.#getToken) {
+      this.#openSocket(serial, null);
+      return;
+    }
+    // A fresh token for every attempt: the last one may be what the server refused or let expire.
+    Promise.resolve().then(() => this.#getToken()).then((token) => {
+      if (serial !== this.#serial || !this.#baseUrl) return; // closed or superseded meanwhile
+      if (typeof token !== "string" || token === "") throw new Error("getToken gave no token");
+      this.#openSocket(serial, token);
+    }).catch((err) => {
+      if (serial !== this.#serial || !this.#baseUrl) return;
+      this.emit("error", { code: "token_unavailable", message: String(err?.message ?? err) });
+      this.#scheduleReconnect();
+    });
+  }
+
+  #openSocket(serial, token) {
+    const byFrame = token !== null && (this.#tokenVia === "frame" || this.#tokenByFrame);
     let ws;
     try {
-      ws = new this.#WebSocket(this.#baseUrl.toString());
+      // Tokens never go in the URL, where proxies and logs would keep them.
+      ws = token === null || byFrame
+        ? new this.#WebSocket(this.#baseUrl.toString())
+        : new this.#WebSocket(this.#baseUrl.toString(), [SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX + token]);
     } catch (err) {
-      // A malformed URL or a blocked port throws synchronously; treat it as a failed attempt.
+      // A malformed URL or a blocked port throws synchronously; treat it as a failed attempt. So
+      // does a token with characters a subprotocol may not hold: the next attempt uses a frame.
+      if (token !== null && !byFrame) this.#tokenByFrame = true;
       this.emit("error", { code: "connect_failed", message: String(err?.message ?? err) });
       this.#scheduleReconnect();
       return;
     }
     this.#socket = ws;
+    this.#token = token;
+    let opened = false;
     const mine = () => this.#socket === ws && this.#serial === serial;
     ws.onmessage = (ev) => { if (mine()) this.#onFrame(ev.data); };
-    ws.onclose = (ev) => { if (mine()) this.#onClose(ev.code, ev.reason); };
+    ws.onclose = (ev) => {
+      if (!mine()) return;
+      // A browser reports a handshake refused with HTTP 401 (a bad token) as a plain failed
+      // connection (1006), which looks like a network problem and would be retried forever. Sent
+      // as a frame, the same token is refused with a readable error and 4401, which is counted.
+      if (!opened && token !== null && !byFrame) this.#tokenByFrame = true;
+      this.#onClose(ev.code, ev.reason);
+    };
     // Errors are always followed by close; nothing to do here but keep the default from logging.
     ws.onerror = () => {};
-    ws.onopen = () => {};
+    ws.onopen = () => {
+      opened = true;
+      if (!mine() || !byFrame) return;
+      // Before anything else: the server accepts no other frame until it has a token. This frame
+      // passes the rate gate's queue, which only opens after welcome.
+      try {
+        ws.send(JSON.stringify({ type: "auth", token, ref: this.#ref() }));
+      } catch { /* closing already; onclose follows */ }
+    };
   }
 
   #onClose(code, reason) {
     this.#detach(false);
+    if (code === 4403) {
+      const ban = this.#serverBan ?? {};
+      this.emit("banned", { until: ban.until, message: ban.message ?? reason });
+    }
+    this.#serverBan = null;
     const final = FINAL_CLOSE_CODES.get(code);
     if (final) {
       this.#finish(final, code, reason);
       return;
     }
+    if (code === 4401) {
+      // No token, or one the server refuses: without getToken there is nothing else to try, and
+      // a token refused again and again would otherwise loop forever.
+      this.#authFailures++;
+      const giveUp = !this.#getToken || this.#authFailures >= this.#opts.maxAuthFailures;
+      this.emit("token", { state: "refused", failures: this.#authFailures, final: giveUp });
+      if (giveUp) {
+        this.emit("error", {
+          code: "unauthenticated",
+          message: this.#getToken ? `the server refused the token ${this.#authFailures} times` : "the server requires a token",
+          ref: null,
+        });
+        this.#finish("unauthenticated", code, reason);
+        return;
+      }
+    }
+    if (code === 4408) this.emit("token", { state: "reauthenticate" });
     if (this.#openedAt && this.#clock.now() - this.#openedAt >= this.#opts.stableAfterMs) {
       this.#attempt = 0;
     }
@@ -339,6 +464,10 @@ export class ParleyClient extends Emitter {
     this.#heartbeatTimer = null;
     this.#clock.clearTimeout(this.#pumpTimer);
     this.#pumpTimer = null;
+    this.#clock.clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    this.#refreshing = null;
+    this.#expired = false;
     this.#wire = [];
     for (const r of this.#rooms.values()) r.joined = false;
     // Replies to these refs can never arrive now. Joins are not lost: they are repeated on the
@@ -379,6 +508,9 @@ export class ParleyClient extends Emitter {
     this.#rooms.clear();
     this.#baseUrl = null;
     this.#attempt = 0;
+    this.#authFailures = 0;
+    this.#tokenByFrame = false;
+    this.#token = null;
     this.#setState("closed", { reason, code });
   }
 
@@ -392,12 +524,24 @@ export class ParleyClient extends Emitter {
     const serial = this.#serial;
     this.#heartbeatTimer = this.#clock.setTimeout(() => {
       if (serial !== this.#serial) return;
+      // While the token is expired a ping would only earn an error; the refresh (or the server's
+      // 4408 when none comes) says enough about the connection.
+      if (this.#expired) {
+        this.#armHeartbeat();
+        return;
+      }
       const ref = this.#ref();
       let answered = false;
       this.#requests.set(ref, {
         kind: "ping",
         resolve: () => { answered = true; this.#armHeartbeat(); },
-        reject: () => {},
+        // An error is an answer too: the connection is alive. Not so the rejection of a lost
+        // connection (the serial moved on), which must not start a heartbeat with no socket.
+        reject: () => {
+          if (serial !== this.#serial) return;
+          answered = true;
+          this.#armHeartbeat();
+        },
       });
       this.#transmit({ type: "ping", ref });
       this.#heartbeatTimer = this.#clock.setTimeout(() => {
@@ -411,13 +555,119 @@ export class ParleyClient extends Emitter {
     }, this.#opts.heartbeatMs);
   }
 
+  // -- the token's life: refresh before it expires, and after the server says it has -------------
+
+  /**
+   * Schedules a refresh refreshBeforeMs before the token expires. `previous` is the expiry of the
+   * token before a refresh: a refresh that did not move it (getToken gave an equally old token)
+   * schedules none, or it would repeat at once, forever; the server's token_expired still comes.
+   */
+  #scheduleRefresh(previous) {
+    this.#clock.clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    if (!this.#getToken || this.expiresAt === null) return;
+    if (previous !== null && this.expiresAt <= previous) return;
+    const serial = this.#serial;
+    const delay = Math.max(0, this.expiresAt - this.#opts.refreshBeforeMs - this.#clock.now());
+    this.#refreshTimer = this.#clock.setTimeout(() => {
+      this.#refreshTimer = null;
+      if (serial === this.#serial) this.#refresh("scheduled");
+    }, delay);
+  }
+
+  /**
+   * Asks getToken for a token and hands it to the server with `refresh`; `reason` says why
+   * (scheduled, expired, manual). One at a time: the next is started only after this one ended.
+   */
+  #refresh(reason) {
+    if (!this.#getToken || this.#refreshing || this.#state !== "open") return false;
+    const run = {};
+    this.#refreshing = run;
+    const serial = this.#serial;
+    const current = () => this.#refreshing === run && serial === this.#serial;
+    const fail = (code, message) => {
+      if (!current()) return;
+      this.#refreshing = null;
+      this.emit("token", { state: "refresh_failed", code, message });
+    };
+    this.emit("token", { state: "refreshing", reason });
+    Promise.resolve().then(() => this.#getToken()).then((token) => {
+      if (!current()) return; // the connection is gone; the reconnect asks for a token itself
+      if (typeof token !== "string" || token === "") {
+        fail("token_unavailable", "getToken gave no token");
+        return;
+      }
+      if (token === this.#token) {
+        // The server would answer the token it already has with the same expiry (or refuse it,
+        // expired): nothing gained, and an error counted toward abuse.
+        fail("same_token", "getToken gave the token in use");
+        return;
+      }
+      const previous = this.expiresAt;
+      const sent = this.#ask({ type: "refresh", token }, (reply) => {
+        if (!current()) return;
+        this.#refreshing = null;
+        this.#token = token;
+        if (Array.isArray(reply.roles)) this.roles = [...reply.roles];
+        if (Number.isFinite(reply.expires_at)) this.expiresAt = reply.expires_at;
+        const wasExpired = this.#expired;
+        this.#expired = false;
+        this.emit("token", { state: "refreshed", roles: [...this.roles], expiresAt: this.expiresAt });
+        this.#scheduleRefresh(previous);
+        if (wasExpired) this.#resume();
+      }, (err) => fail(err.code, err.message));
+      if (!sent) fail("offline", "not connected");
+    }, (err) => fail("token_unavailable", String(err?.message ?? err)));
+    return true;
+  }
+
+  /** The server refused a command, or told us unasked, because the token expired. */
+  #onTokenExpired(req, err) {
+    if (!this.#expired) {
+      this.#expired = true;
+      this.emit("token", { state: "expired" });
+    }
+    if (req?.kind === "send") {
+      // Kept in the outbox, with its cid: it goes out again after the refresh.
+      req.entry.sentOn = -1;
+    } else if (req?.kind === "join") {
+      const r = this.#rooms.get(req.room);
+      if (r) r.joining = false; // joined again after the refresh; its waiters keep waiting
+    } else if (req) {
+      req.reject(err);
+    }
+    this.#refresh("expired");
+  }
+
+  /** After a refresh that ended the expired state: the joins and sends it held back. */
+  #resume() {
+    for (const [name, r] of this.#rooms) {
+      if (!r.joined && !r.joining) this.#sendJoin(name, r);
+      else this.#flushOutbox(name);
+    }
+  }
+
+  /**
+   * Refreshes the token now (getToken is asked for it), for example after the user pasted a new
+   * one. Returns false when there is nothing to refresh: no getToken, not connected, or a refresh
+   * already running. The outcome comes as a `token` event.
+   */
+  refreshToken() {
+    return this.#refresh("manual");
+  }
+
   // -- sending frames ----------------------------------------------------------------------------
 
   #ref() { return this.#nextRef++; }
 
-  /** Queues a frame for the current socket; returns false when there is no open connection. */
+  /**
+   * Queues a frame for the current socket; returns false when there is no open connection, or
+   * when the token has expired: until a refresh the server refuses every other command, and each
+   * refusal would count toward its abuse limit.
+   */
   #transmit(frame) {
     if (this.#state !== "open" || !this.#socket) return false;
+    if (this.#expired && frame.type !== "refresh") return false;
     this.#wire.push(JSON.stringify(frame));
     this.#pump();
     return true;
@@ -458,6 +708,7 @@ export class ParleyClient extends Emitter {
     return {
       joined: false, joining: false, epoch: undefined, lastId: 0, oldestId: 0, hasOlder: false,
       seen: new Set(), waiters: [], lastJoined: null,
+      tombstones: new Set(), // ids known deleted, so that each is announced once
       mode: "users", count: 0, members: new Set(),
       // Bumped whenever the list starts over, so that a page asked for the old list is not
       // added to the new one.
@@ -543,7 +794,9 @@ export class ParleyClient extends Emitter {
       if (!predicate(e)) return true;
       this.#clock.clearTimeout(e.retryTimer);
       e.reject(err);
-      this.emit("outbox", { room: e.room, cid: e.cid, text: e.text, state: "failed", reason: err.code });
+      const detail = { room: e.room, cid: e.cid, text: e.text, state: "failed", reason: err.code };
+      if (err.until !== undefined) detail.until = err.until; // muted until then
+      this.emit("outbox", detail);
       return false;
     });
   }
@@ -571,7 +824,7 @@ export class ParleyClient extends Emitter {
     const epoch = r.epoch;
     const page = await this.history(room, before, limit);
     if (r.epoch !== epoch) return { room, messages: [], more: r.hasOlder }; // reset meanwhile
-    const fresh = page.messages.filter((m) => this.#remember(r, m));
+    const fresh = page.messages.filter((m) => this.#rememberOrBury(r, m));
     r.hasOlder = page.more;
     return { room, messages: fresh, more: page.more };
   }
@@ -625,9 +878,73 @@ export class ParleyClient extends Emitter {
     return this.#clock.now() - start;
   }
 
+  // -- moderation (moderators in rooms they may moderate; server-wide ban and unban: admins) ------
+
+  /** Removes `user` from `room`; they may join again. Resolves with the server's `moderated`. */
+  kick(room, user, reason) {
+    return this.#moderate({ type: "kick", room, user }, { reason });
+  }
+
+  /**
+   * Bans `user` from `room`, or from the whole server when `room` is null (admins only), for
+   * `duration` seconds or, without one, for good. Resolves with the server's `moderated`.
+   */
+  ban(room, user, { duration, reason } = {}) {
+    return this.#moderate({ type: "ban", room, user }, { duration, reason });
+  }
+
+  /** Lifts a ban in `room`, or server-wide when `room` is null. */
+  unban(room, user) {
+    return this.#moderate({ type: "unban", room, user });
+  }
+
+  /** Refuses `user`'s messages in `room` for `duration` seconds or, without one, for good. */
+  mute(room, user, { duration, reason } = {}) {
+    return this.#moderate({ type: "mute", room, user }, { duration, reason });
+  }
+
+  unmute(room, user) {
+    return this.#moderate({ type: "unmute", room, user });
+  }
+
+  /** Turns message `id` of `room` into a tombstone for everyone. */
+  deleteMessage(room, id, reason) {
+    if (!Number.isInteger(id) || id < 1) return Promise.reject(new ParleyError("bad_field", "a message id is a whole number from 1"));
+    return this.#moderate({ type: "delete", room, id }, { reason });
+  }
+
+  /**
+   * Sends a moderation command and resolves with {action, room, user?, id?} once the server says
+   * it is in force (`moderated`), or rejects with the server's error (forbidden, not_found, ...).
+   * What the server would refuse as malformed is refused here: each error counts toward abuse.
+   */
+  async #moderate(frame, { duration, reason } = {}) {
+    const serverWide = frame.room === null || frame.room === undefined;
+    if (serverWide) {
+      if (frame.type !== "ban" && frame.type !== "unban") throw new ParleyError("bad_field", `${frame.type} needs a room`);
+      delete frame.room;
+    } else if (!isValidRoomName(frame.room)) {
+      throw new ParleyError("invalid_name", `invalid room name: ${frame.room}`);
+    }
+    if (frame.type !== "delete" && (typeof frame.user !== "string" || frame.user === "")) {
+      throw new ParleyError("bad_field", "name the user");
+    }
+    const seconds = checkDuration(duration);
+    if (seconds !== undefined) frame.duration = seconds;
+    if (typeof reason === "string" && reason.trim() !== "") frame.reason = reason.trim();
+    const reply = await this.#request(frame);
+    const result = { action: reply.action ?? (frame.type === "delete" ? "delete" : frame.type), room: reply.room ?? null };
+    if (reply.user !== undefined) result.user = reply.user;
+    if (reply.id !== undefined) result.id = reply.id;
+    return result;
+  }
+
   #request(frame) {
     return new Promise((resolve, reject) => {
-      if (!this.#ask(frame, resolve, reject)) reject(new ParleyError("offline", "not connected"));
+      if (this.#ask(frame, resolve, reject)) return;
+      reject(this.#expired && this.#socket
+        ? new ParleyError("token_expired", "the sign-in token expired; waiting for a new one")
+        : new ParleyError("offline", "not connected"));
     });
   }
 
@@ -662,6 +979,9 @@ export class ParleyClient extends Emitter {
       case "typing": return this.#rooms.has(frame.room) && this.emit("typing", { room: frame.room, user: frame.user });
       case "left": return this.#onLeft(frame);
       case "error": return this.#onError(frame);
+      case "moderation": return this.#onModeration(frame);
+      case "refreshed":
+      case "moderated":
       case "history":
       case "who":
       case "status":
@@ -681,13 +1001,28 @@ export class ParleyClient extends Emitter {
   #onWelcome(frame) {
     this.user = frame.user;
     this.session = frame.session;
-    // Keep the same name on reconnect, even a generated guest name: presence and cid dedup are
-    // per user name.
-    this.#baseUrl.searchParams.set("name", frame.user);
+    this.name = typeof frame.name === "string" && frame.name !== "" ? frame.name : null;
+    this.roles = Array.isArray(frame.roles) ? [...frame.roles] : [];
+    this.expiresAt = Number.isFinite(frame.expires_at) ? frame.expires_at : null;
+    this.#authFailures = 0;
+    this.#tokenByFrame = false;
+    if (this.expiresAt === null) {
+      // Open mode: keep the same name on reconnect, even a generated guest name: presence and
+      // cid dedup are per user name. With a token the token names the user, and a user id
+      // need not be a valid ?name=.
+      this.#baseUrl.searchParams.set("name", frame.user);
+    }
     this.#openedAt = this.#clock.now();
+    const who = { user: frame.user, session: frame.session };
+    if (this.name !== null) who.name = this.name;
+    if (this.expiresAt !== null) {
+      who.roles = [...this.roles];
+      who.expiresAt = this.expiresAt;
+    }
     this.#setState("open", { user: frame.user, session: frame.session });
-    this.emit("welcome", { user: frame.user, session: frame.session });
-    for (const w of this.#welcomeWaiters.splice(0)) w.resolve({ user: frame.user, session: frame.session });
+    this.emit("welcome", who);
+    for (const w of this.#welcomeWaiters.splice(0)) w.resolve(who);
+    this.#scheduleRefresh(null);
     for (const [name, r] of this.#rooms) {
       r.joining = false;
       this.#sendJoin(name, r);
@@ -706,13 +1041,14 @@ export class ParleyClient extends Emitter {
     if (epochChanged) {
       // A new epoch restarts ids: what we saw before cannot be compared with what comes now.
       r.seen.clear();
+      r.tombstones.clear();
       r.lastId = 0;
       r.oldestId = 0;
     }
     r.epoch = frame.epoch;
     r.joined = true;
     r.joining = false;
-    const history = frame.history.map((m) => this.#toMessage(m)).filter((m) => this.#remember(r, m));
+    const history = frame.history.map((m) => this.#toMessage(m)).filter((m) => this.#rememberOrBury(r, m));
     if (frame.last_id > r.lastId) r.lastId = frame.last_id;
     if (!rejoin || epochChanged || frame.recovered === false) {
       r.hasOlder = r.oldestId > 1;
@@ -756,16 +1092,59 @@ export class ParleyClient extends Emitter {
   #toMessage(m) {
     const msg = { room: m.room, id: m.id, from: m.from, text: m.text, ts: m.ts, own: m.from === this.user };
     if (m.cid) msg.cid = m.cid;
+    if (typeof m.name === "string" && m.name !== "") msg.name = m.name;
+    if (m.deleted === true) {
+      msg.deleted = true;
+      msg.text = "";
+    }
     return msg;
+  }
+
+  /**
+   * Like #remember, and a tombstone of a message delivered before (the moderator deleted it while
+   * we were away, and the rejoin replays it) becomes a `deleted` event instead of nothing.
+   */
+  #rememberOrBury(r, m) {
+    if (this.#remember(r, m)) {
+      if (m.deleted) r.tombstones.add(m.id);
+      return true;
+    }
+    if (m.deleted) this.#bury(m.room, r, m.id, {});
+    return false;
+  }
+
+  /** Emits `deleted` once per message. */
+  #bury(room, r, id, { by, reason }) {
+    if (r.tombstones.has(id)) return;
+    r.tombstones.add(id);
+    // A message never delivered needs no tombstone now: if it is ever fetched, it comes as one.
+    if (!r.seen.has(id)) return;
+    const detail = { room, id };
+    if (by !== undefined) detail.by = by;
+    if (reason !== undefined && reason !== "") detail.reason = reason;
+    this.emit("deleted", detail);
   }
 
   #onMessage(frame) {
     const r = this.#rooms.get(frame.room);
     if (!r) return;
     const m = this.#toMessage(frame);
-    if (!this.#remember(r, m)) return;
+    if (!this.#rememberOrBury(r, m)) return;
     if (m.id > r.lastId) r.lastId = m.id;
     this.emit("message", m);
+  }
+
+  #onModeration(frame) {
+    const room = typeof frame.room === "string" ? frame.room : null;
+    const r = room === null ? undefined : this.#rooms.get(room);
+    // A room we left may still have had a broadcast on its way.
+    if (room !== null && !r) return;
+    const detail = { action: frame.action, room, by: frame.by };
+    for (const key of ["user", "id", "until", "reason"]) if (frame[key] !== undefined) detail[key] = frame[key];
+    this.emit("moderation", detail);
+    if (frame.action === "delete" && r && Number.isInteger(frame.id)) {
+      this.#bury(room, r, frame.id, { by: frame.by, reason: frame.reason });
+    }
   }
 
   // -- presence (docs/protocol.md, "Presence") ----------------------------------------------------
@@ -854,12 +1233,15 @@ export class ParleyClient extends Emitter {
       this.#requests.delete(frame.ref);
       req.resolve(frame);
     }
-    if (frame.reason === "room_failed" && this.#rooms.has(frame.room)) {
-      // The server gave up on the room; we are no longer in it. Forget it so we do not rejoin
-      // in a loop; the user may join again.
+    if (REMOVED_REASONS.has(frame.reason) && this.#rooms.has(frame.room)) {
+      // The server gave up on the room, or a moderator removed us; either way we are no longer
+      // in it. Forget it so that a reconnect does not rejoin it (in a loop, or against the
+      // moderator's will); the user may join again, which a ban refuses.
       const r = this.#rooms.get(frame.room);
       this.#rooms.delete(frame.room);
-      const err = new ParleyError("room_failed", `room ${frame.room} failed`);
+      this.#lastTyping.delete(frame.room);
+      const err = new ParleyError(frame.reason,
+        frame.reason === "room_failed" ? `room ${frame.room} failed` : `${frame.reason} from ${frame.room}`);
       for (const w of r.waiters.splice(0)) w.reject(err);
       this.#dropOutbox((e) => e.room === frame.room, err);
     }
@@ -870,11 +1252,22 @@ export class ParleyClient extends Emitter {
     const req = frame.ref === null || frame.ref === undefined ? undefined : this.#requests.get(frame.ref);
     if (req) this.#requests.delete(frame.ref);
     const detail = { code: frame.code, message: frame.message, ref: frame.ref ?? null, room: req?.room };
+    if (frame.until !== undefined) detail.until = frame.until;
+    const err = new ParleyError(frame.code, frame.message, { until: frame.until });
+    if (frame.code === "token_expired") {
+      this.#onTokenExpired(req, err);
+      return;
+    }
     if (!req) {
+      // Not about a command: a server-wide ban, announced just before the 4403 close.
+      if (frame.code === "banned") this.#serverBan = { until: frame.until, message: frame.message };
       this.emit("error", detail);
       return;
     }
-    const err = new ParleyError(frame.code, frame.message);
+    if (req.kind === "refresh") {
+      req.reject(err); // reported as a `token` event by #refresh
+      return;
+    }
     if (req.kind === "send") {
       const e = req.entry;
       if (!this.#outbox.includes(e)) return;

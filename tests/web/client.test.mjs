@@ -1,6 +1,7 @@
 // The protocol client (web/parley-client.js) in Node, against a fake WebSocket and fake time:
 // backoff, which close codes end the connection, recovery with since/epoch, resend with the
-// original cid, the offline queue, dedup and the gap event. No server and no browser needed.
+// original cid, the offline queue, dedup and the gap event; signing in with a token (close codes
+// 4401, 4403, 4408, refresh) and moderation. No server and no browser needed.
 
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +17,8 @@ function harness({ random = scriptedRandom([], 0.5), ...options } = {}) {
   const clock = new FakeClock();
   const client = new ParleyClient({ WebSocket: FakeWebSocket, clock, random, ...options });
   const events = [];
-  for (const type of ["status", "joined", "gap", "message", "presence", "members", "typing", "left", "error", "outbox"]) {
+  for (const type of ["status", "welcome", "joined", "gap", "message", "presence", "members", "typing", "left", "error",
+    "outbox", "token", "banned", "moderation", "deleted"]) {
     client.on(type, (detail) => events.push({ type, ...detail }));
   }
   const of = (type) => events.filter((e) => e.type === type);
@@ -731,4 +733,481 @@ test("requests pending when the connection drops reject with 'disconnected'", as
   await assert.rejects(asking, { code: "disconnected" });
   await assert.rejects(h.client.who("general"), { code: "offline" });
   await settle();
+});
+
+// -- signing in with a token (jwt mode) -----------------------------------------------------------
+
+/** A getToken that hands out "<prefix>-1", "<prefix>-2", ... and counts its calls. */
+function tokenSource(prefix = "jwt") {
+  let calls = 0;
+  const getToken = async () => `${prefix}-${++calls}`;
+  Object.defineProperty(getToken, "calls", { get: () => calls });
+  return getToken;
+}
+
+/** An hour from the fake clock's now, as a welcome's expires_at. */
+const inAnHour = (h) => h.clock.now() + 3_600_000;
+
+/** connect() with a getToken: the socket exists only once the token is there. */
+async function connectWithToken(h) {
+  const ready = h.client.connect(URL_);
+  ready.catch(() => {}); // some tests expect it to reject; they await it themselves
+  await settle();
+  return { ready, ws: FakeWebSocket.latest };
+}
+
+/** Signs in: welcome with roles and expires_at, as the server sends in jwt mode. */
+async function signedIn(h, { user = "alice", roles = ["member"], expiresAt = inAnHour(h), name } = {}) {
+  const { ready, ws } = await connectWithToken(h);
+  ws.accept(user, "s1", { roles, expires_at: expiresAt, ...(name ? { name } : {}) });
+  await ready;
+  return ws;
+}
+
+/** Drops the socket with `code` and waits out the backoff and getToken for the next one. */
+async function dropAndReconnectWithToken(h, code = 1006) {
+  const before = FakeWebSocket.instances.length;
+  FakeWebSocket.latest.drop(code);
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, before + 1, "a new socket after the backoff");
+  return FakeWebSocket.latest;
+}
+
+const tokenStates = (h) => h.of("token").map((e) => e.state);
+
+test("token via protocol: parley.v1 and parley.token.<jwt> are offered, the token is not in the URL", async () => {
+  const getToken = tokenSource();
+  const h = harness({ getToken });
+  const { ready, ws } = await connectWithToken(h);
+  assert.deepEqual(ws.protocols, ["parley.v1", "parley.token.jwt-1"]);
+  assert.equal(new URL(ws.url).search, "", "no token and no name in the URL");
+  ws.open();
+  assert.equal(ws.protocol, "parley.v1", "the server selects parley.v1 and never echoes the token");
+  assert.deepEqual(ws.sent, [], "no auth frame when the token went with the handshake");
+  ws.receive({ type: "welcome", user: "alice", session: "s1", name: "Alice", roles: ["moderator"], expires_at: inAnHour(h) });
+  const who = await ready;
+  assert.deepEqual(who, { user: "alice", session: "s1", name: "Alice", roles: ["moderator"], expiresAt: inAnHour(h) });
+  assert.deepEqual({ name: h.client.name, roles: h.client.roles, expiresAt: h.client.expiresAt },
+    { name: "Alice", roles: ["moderator"], expiresAt: inAnHour(h) });
+  assert.equal(getToken.calls, 1);
+});
+
+test("open mode (no getToken): no subprotocol, the name in the URL, a welcome without roles", async () => {
+  const h = harness();
+  const ws = await connected(h, "bob");
+  assert.deepEqual(ws.protocols, []);
+  assert.equal(new URL(ws.url).searchParams.get("name"), "bob");
+  assert.deepEqual(h.of("welcome")[0], { type: "welcome", user: "bob", session: "s1" });
+  assert.deepEqual(h.client.roles, []);
+  assert.equal(h.client.expiresAt, null);
+});
+
+test("token via frame: the auth frame goes first and alone; commands wait for welcome", async () => {
+  const h = harness({ getToken: tokenSource(), tokenVia: "frame" });
+  const { ready, ws } = await connectWithToken(h);
+  assert.deepEqual(ws.protocols, [], "nothing offered in the handshake");
+  const joining = h.client.join("general");
+  ws.open();
+  assert.equal(ws.sent.length, 1);
+  assert.equal(ws.sent[0].type, "auth");
+  assert.equal(ws.sent[0].token, "jwt-1");
+  assert.ok(ws.sent[0].ref !== undefined, "with a ref, so that an unauthenticated error names it");
+  ws.receive({ type: "welcome", user: "alice", session: "s1", roles: ["member"], expires_at: inAnHour(h) });
+  await ready;
+  assert.deepEqual(ws.sent.map((f) => f.type), ["auth", "join"], "the join only after welcome");
+  ws.receive(joinedFrame("general", 7, 0, { ref: ws.sentOf("join")[0].ref }));
+  await joining;
+});
+
+test("getToken is asked before every reconnect, and the new token is the one offered", async () => {
+  const getToken = tokenSource();
+  const h = harness({ getToken });
+  await signedIn(h);
+  for (const expected of ["jwt-2", "jwt-3"]) {
+    const ws = await dropAndReconnectWithToken(h, 1006);
+    assert.deepEqual(ws.protocols, ["parley.v1", `parley.token.${expected}`]);
+    ws.accept("alice", "s2", { roles: ["member"], expires_at: inAnHour(h) });
+  }
+  assert.equal(getToken.calls, 3);
+  assert.equal(new URL(FakeWebSocket.latest.url).searchParams.has("name"), false,
+    "a user id from a token is not turned into ?name= (it need not be a valid name)");
+});
+
+test("a getToken that fails is a failed attempt: reported, then retried with backoff", async () => {
+  let calls = 0;
+  const h = harness({ getToken: async () => { if (++calls === 1) throw new Error("no session"); return "jwt-ok"; } });
+  h.client.connect(URL_).catch(() => {});
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 0);
+  assert.equal(h.of("error")[0].code, "token_unavailable");
+  assert.equal(h.client.state, "offline");
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  await settle();
+  assert.deepEqual(FakeWebSocket.latest.protocols, ["parley.v1", "parley.token.jwt-ok"]);
+});
+
+test("4401: a new token and a reconnect with backoff; after three refusals in a row it stops with an error", async () => {
+  const getToken = tokenSource();
+  const h = harness({ getToken });
+  const { ready, ws } = await connectWithToken(h);
+  ws.open();
+  ws.receive({ type: "error", code: "unauthenticated", message: "bad signature", ref: null });
+  ws.drop(4401);
+  assert.equal(h.client.state, "offline", "the first refusal is retried");
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  await settle();
+  const second = FakeWebSocket.latest;
+  assert.deepEqual(second.protocols, ["parley.v1", "parley.token.jwt-2"], "with a new token");
+  second.open(); // the handshake went through, so the token may stay in it
+  second.drop(4401);
+  assert.equal(h.client.state, "offline");
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  await settle();
+  const third = FakeWebSocket.latest;
+  assert.deepEqual(third.protocols, ["parley.v1", "parley.token.jwt-3"]);
+  third.open();
+  third.drop(4401);
+  await assert.rejects(ready, { code: "unauthenticated" });
+  h.clock.advance(10 * 60_000);
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 3, "no fourth attempt");
+  assert.equal(getToken.calls, 3);
+  assert.equal(h.clock.pendingTimers, 0);
+  assert.deepEqual(h.of("token").map(({ failures, final }) => [failures, final]), [[1, false], [2, false], [3, true]]);
+  assert.equal(h.of("error").at(-1).code, "unauthenticated");
+  const status = h.of("status").at(-1);
+  assert.deepEqual([status.state, status.reason, status.code], ["closed", "unauthenticated", 4401]);
+});
+
+test("4401: a welcome in between starts the count over", async () => {
+  const h = harness({ getToken: tokenSource() });
+  await signedIn(h);
+  await dropAndReconnectWithToken(h, 4401);
+  await dropAndReconnectWithToken(h, 4401);
+  FakeWebSocket.latest.accept("alice", "s2", { roles: [], expires_at: inAnHour(h) });
+  await dropAndReconnectWithToken(h, 4401);
+  await dropAndReconnectWithToken(h, 4401);
+  assert.equal(h.client.state, "reconnecting");
+});
+
+test("4401 without getToken (a jwt server, no token) is final: there is nothing else to try", async () => {
+  const h = harness();
+  const ready = h.client.connect(URL_, "alice");
+  FakeWebSocket.latest.open();
+  FakeWebSocket.latest.receive({ type: "error", code: "unauthenticated", message: "sign in first", ref: null });
+  FakeWebSocket.latest.drop(4401);
+  await assert.rejects(ready, { code: "unauthenticated" });
+  h.clock.advance(10 * 60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+  assert.equal(h.client.state, "closed");
+});
+
+test("a token handshake that fails before opening (a browser's 1006 for HTTP 401) is retried with an auth frame", async () => {
+  const h = harness({ getToken: tokenSource() });
+  const { ws } = await connectWithToken(h);
+  ws.drop(1006); // never opened
+  h.clock.advance(DEFAULTS.backoffCapMs);
+  await settle();
+  const second = FakeWebSocket.latest;
+  assert.deepEqual(second.protocols, [], "the token goes in a frame this time");
+  second.open();
+  assert.deepEqual(second.sent.map((f) => [f.type, f.token]), [["auth", "jwt-2"]]);
+  // The frame tells a bad token apart: 4401 is counted like any other refusal ...
+  second.receive({ type: "welcome", user: "alice", session: "s2", roles: [], expires_at: inAnHour(h) });
+  // ... and once signed in, the handshake carries the token again.
+  const third = await dropAndReconnectWithToken(h, 1006);
+  assert.deepEqual(third.protocols, ["parley.v1", "parley.token.jwt-3"]);
+});
+
+test("4403: banned from the server, a banned event with until, and no reconnect", async () => {
+  const h = harness({ getToken: tokenSource() });
+  const ws = await signedIn(h);
+  await joinRoom(h, "general", 7, 0);
+  const until = h.clock.now() + 86_400_000;
+  ws.receive({ type: "error", code: "banned", message: "banned from the server", until, ref: null });
+  ws.drop(4403);
+  assert.deepEqual(h.of("banned"), [{ type: "banned", until, message: "banned from the server" }]);
+  const status = h.of("status").at(-1);
+  assert.deepEqual([status.state, status.reason, status.code], ["closed", "banned", 4403]);
+  h.clock.advance(10 * 60_000);
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 1);
+  assert.equal(h.clock.pendingTimers, 0);
+});
+
+test("4408: reconnect with a fresh token and recover every room with since/epoch", async () => {
+  const getToken = tokenSource();
+  const h = harness({ getToken });
+  const ws = await signedIn(h);
+  await joinRoom(h, "general", 7, 3);
+  ws.receive({ type: "error", code: "token_expired", message: "token expired", ref: null });
+  await settle();
+  assert.equal(ws.sentOf("refresh")[0].token, "jwt-2", "a refresh was tried");
+  const next = await dropAndReconnectWithToken(h, 4408); // but it came too late
+  assert.ok(tokenStates(h).includes("reauthenticate"));
+  assert.deepEqual(next.protocols, ["parley.v1", "parley.token.jwt-3"]);
+  next.accept("alice", "s2", { roles: ["member"], expires_at: inAnHour(h) });
+  assert.deepEqual(next.sentOf("join").map(({ room, since, epoch }) => ({ room, since, epoch })),
+    [{ room: "general", since: 3, epoch: 7 }]);
+});
+
+test("token_expired: getToken, then refresh with the new token; commands wait and resume after refreshed", async () => {
+  const h = harness({ getToken: tokenSource() });
+  const ws = await signedIn(h);
+  await joinRoom(h, "general", 7, 0);
+  ws.receive({ type: "error", code: "token_expired", message: "token expired", ref: null });
+  assert.deepEqual(tokenStates(h), ["expired", "refreshing"]);
+  assert.equal(h.of("error").length, 0, "reported as a token event, not as an error");
+  const sending = h.client.send("general", "while expired");
+  assert.equal(h.client.typing("general"), false, "typing would only earn an error now");
+  await assert.rejects(h.client.who("general"), { code: "token_expired" });
+  await settle();
+  const refresh = ws.sentOf("refresh");
+  assert.equal(refresh.length, 1);
+  assert.equal(refresh[0].token, "jwt-2");
+  assert.equal(ws.sentOf("send").length, 0, "the send waits for the refresh");
+  // The heartbeat does not ping meanwhile (it would earn token_expired) and does not give up.
+  h.clock.advance(DEFAULTS.heartbeatMs + DEFAULTS.heartbeatTimeoutMs);
+  assert.equal(ws.sentOf("ping").length, 0);
+  assert.equal(ws.closedByClient, null);
+
+  const expiresAt = inAnHour(h);
+  ws.receive({ type: "refreshed", roles: ["member", "moderator"], expires_at: expiresAt, ref: refresh[0].ref });
+  assert.deepEqual(h.of("token").at(-1), { type: "token", state: "refreshed", roles: ["member", "moderator"], expiresAt });
+  assert.deepEqual(h.client.roles, ["member", "moderator"]);
+  assert.equal(h.client.expiresAt, expiresAt);
+  const send = ws.sentOf("send");
+  assert.equal(send.length, 1, "the held-back send goes out");
+  ws.receive(messageFrame("general", 1, "alice", "while expired", send[0].cid));
+  assert.equal((await sending).id, 1);
+});
+
+test("a send or join refused with token_expired is kept and goes out again after the refresh", async () => {
+  const h = harness({ getToken: tokenSource() });
+  const ws = await signedIn(h);
+  await joinRoom(h, "general", 7, 0);
+  const sending = h.client.send("general", "raced the expiry");
+  const joining = h.client.join("other");
+  const first = ws.sentOf("send")[0];
+  ws.receive({ type: "error", code: "token_expired", message: "expired", ref: first.ref });
+  ws.receive({ type: "error", code: "token_expired", message: "expired", ref: ws.sentOf("join").at(-1).ref });
+  await settle();
+  assert.deepEqual(h.client.rooms, ["general", "other"], "the join is not given up");
+  ws.receive({ type: "refreshed", roles: ["member"], expires_at: inAnHour(h), ref: ws.sentOf("refresh")[0].ref });
+  const again = ws.sentOf("send");
+  assert.equal(again.length, 2);
+  assert.equal(again[1].cid, first.cid, "the same cid: the server drops it if the first did land");
+  const rejoin = ws.sentOf("join").at(-1);
+  assert.equal(rejoin.room, "other");
+  ws.receive(joinedFrame("other", 9, 0, { ref: rejoin.ref }));
+  await joining;
+  ws.receive(messageFrame("general", 1, "alice", "raced the expiry", first.cid));
+  assert.equal((await sending).id, 1);
+  assert.equal(h.of("outbox").filter((e) => e.state === "failed").length, 0);
+});
+
+test("proactive refresh: refreshBeforeMs before expires_at, and again before the new expiry", async () => {
+  const getToken = tokenSource();
+  const h = harness({ getToken, refreshBeforeMs: 20_000 });
+  const ws = await signedIn(h, { expiresAt: h.clock.now() + 120_000 });
+  h.clock.advance(99_999);
+  await settle();
+  assert.equal(ws.sentOf("refresh").length, 0);
+  h.clock.advance(1);
+  await settle();
+  assert.deepEqual(ws.sentOf("refresh").map((f) => f.token), ["jwt-2"]);
+  assert.equal(h.of("token").at(-1).reason, "scheduled");
+  const next = h.clock.now() + 60_000;
+  ws.receive({ type: "refreshed", roles: ["member"], expires_at: next, ref: ws.sentOf("refresh")[0].ref });
+  h.clock.advance(40_000);
+  await settle();
+  assert.deepEqual(ws.sentOf("refresh").map((f) => f.token), ["jwt-2", "jwt-3"]);
+  assert.equal(h.of("token").filter((e) => e.state === "expired").length, 0, "never expired");
+});
+
+test("a refused refresh is reported and the connection keeps its token; getToken's same token is not sent", async () => {
+  let token = "jwt-a";
+  const h = harness({ getToken: async () => token });
+  const ws = await signedIn(h, { expiresAt: h.clock.now() + 60_000 });
+  token = "jwt-of-bob";
+  h.clock.advance(30_000);
+  await settle();
+  const refresh = ws.sentOf("refresh")[0];
+  ws.receive({ type: "error", code: "forbidden", message: "token of another user", ref: refresh.ref });
+  assert.deepEqual(h.of("token").at(-1), { type: "token", state: "refresh_failed", code: "forbidden", message: "token of another user" });
+  assert.equal(h.client.state, "open");
+  token = "jwt-a";
+  assert.equal(h.client.refreshToken(), true);
+  await settle();
+  assert.equal(ws.sentOf("refresh").length, 1, "the token in use is not sent again");
+  assert.equal(h.of("token").at(-1).code, "same_token");
+});
+
+// -- moderation ---------------------------------------------------------------------------------
+
+for (const reason of ["kicked", "banned"]) {
+  test(`left with reason ${reason}: the room is forgotten, its unsent messages fail, and a reconnect does not rejoin it`, async () => {
+    const h = harness();
+    const ws = await connected(h);
+    await joinRoom(h, "general", 7, 0);
+    await joinRoom(h, "other", 8, 0);
+    ws.drop(1006); // offline, so that the message waits in the outbox
+    h.clock.advance(DEFAULTS.backoffCapMs);
+    const mid = FakeWebSocket.latest;
+    mid.accept();
+    mid.receive(joinedFrame("other", 8, 0, { ref: mid.sentOf("join")[1].ref, recovered: true }));
+    const sending = h.client.send("general", "never");
+    mid.receive({ type: "left", room: "general", reason });
+    await assert.rejects(sending, { code: reason });
+    assert.deepEqual(h.client.rooms, ["other"]);
+    assert.deepEqual(h.of("left").at(-1), { type: "left", room: "general", reason });
+    const next = dropAndReconnect(h);
+    next.accept();
+    assert.deepEqual(next.sentOf("join").map((f) => f.room), ["other"]);
+  });
+}
+
+test("a join refused with banned rejects with until, and the room is not kept", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  const until = h.clock.now() + 3_600_000;
+  const joining = h.client.join("general");
+  ws.receive({ type: "error", code: "banned", message: "banned from general", until, ref: ws.sentOf("join")[0].ref });
+  await assert.rejects(joining, (err) => err.code === "banned" && err.until === until);
+  assert.deepEqual(h.client.rooms, []);
+  assert.equal(h.of("error").at(-1).until, until);
+  assert.equal(h.of("banned").length, 0, "a room ban is not a server ban");
+});
+
+test("a send refused with muted fails with until in the outbox event", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const until = h.clock.now() + 600_000;
+  const sending = h.client.send("general", "hush");
+  ws.receive({ type: "error", code: "muted", message: "muted", until, ref: ws.sentOf("send")[0].ref });
+  await assert.rejects(sending, { code: "muted" });
+  const failed = h.of("outbox").at(-1);
+  assert.deepEqual([failed.state, failed.reason, failed.until], ["failed", "muted", until]);
+});
+
+test("moderation delete: a deleted event for a delivered message, once; tombstones arrive as deleted messages", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 2, { history: [
+    messageFrame("general", 1, "bob", "spam"),
+    { ...messageFrame("general", 2, "bob", ""), deleted: true },
+  ] });
+  const joined = h.of("joined").at(-1);
+  assert.equal(joined.history[1].deleted, true, "a tombstone in history is a deleted message");
+  ws.receive({ type: "moderation", action: "delete", room: "general", id: 1, by: "carol", reason: "spam" });
+  ws.receive({ type: "moderation", action: "delete", room: "general", id: 1, by: "carol", reason: "spam" });
+  assert.deepEqual(h.of("deleted"), [{ type: "deleted", room: "general", id: 1, by: "carol", reason: "spam" }]);
+  assert.equal(h.of("moderation").length, 2, "each broadcast is still reported");
+  assert.deepEqual(h.of("moderation")[0],
+    { type: "moderation", action: "delete", room: "general", by: "carol", id: 1, reason: "spam" });
+
+  // Deleted while we were away: the rejoin's replay holds a tombstone of a message we showed.
+  ws.receive(messageFrame("general", 3, "bob", "more spam"));
+  const next = dropAndReconnect(h);
+  next.accept();
+  next.receive(joinedFrame("general", 7, 3, {
+    ref: next.sentOf("join")[0].ref, recovered: true,
+    history: [{ ...messageFrame("general", 3, "bob", ""), deleted: true }],
+  }));
+  assert.deepEqual(h.of("deleted").map((d) => d.id), [1, 3]);
+  assert.deepEqual(h.of("joined").at(-1).history, [], "the tombstone is not a new message");
+});
+
+test("moderation broadcasts carry their fields; a server-wide one has room null; other rooms' are ignored", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  const until = h.clock.now() + 600_000;
+  ws.receive({ type: "moderation", action: "mute", room: "general", user: "bob", by: "carol", until, reason: "calm down" });
+  ws.receive({ type: "moderation", action: "ban", user: "mallory", by: "root" });
+  ws.receive({ type: "moderation", action: "kick", room: "elsewhere", user: "bob", by: "carol" });
+  assert.deepEqual(h.of("moderation").map(({ type, ...m }) => m), [
+    { action: "mute", room: "general", by: "carol", user: "bob", until, reason: "calm down" },
+    { action: "ban", room: null, by: "root", user: "mallory" },
+  ]);
+});
+
+test("display names: messages carry name when the sender's token has one", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  await joinRoom(h, "general", 7, 0);
+  ws.receive({ ...messageFrame("general", 1, "u-17", "hi"), name: "Bob Builder" });
+  ws.receive(messageFrame("general", 2, "u-18", "hey"));
+  assert.deepEqual(h.of("message").map((m) => [m.from, m.name]), [["u-17", "Bob Builder"], ["u-18", undefined]]);
+});
+
+test("moderator methods send their commands and resolve on moderated, or reject with the error of that ref", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  const answer = (extra = {}) => {
+    const f = ws.sent.at(-1);
+    const reply = { type: "moderated", action: f.type, ref: f.ref, ...extra };
+    if (f.room) reply.room = f.room;
+    if (f.user) reply.user = f.user;
+    if (f.id) reply.id = f.id;
+    ws.receive(reply);
+    const { ref, ...frame } = f;
+    return frame;
+  };
+  const cases = [
+    [() => h.client.kick("general", "bob", "be nice"), { type: "kick", room: "general", user: "bob", reason: "be nice" }],
+    [() => h.client.ban("general", "bob", { duration: 3600, reason: "spam" }), { type: "ban", room: "general", user: "bob", duration: 3600, reason: "spam" }],
+    [() => h.client.ban(null, "mallory"), { type: "ban", user: "mallory" }],
+    [() => h.client.unban("general", "bob"), { type: "unban", room: "general", user: "bob" }],
+    [() => h.client.unban(null, "mallory"), { type: "unban", user: "mallory" }],
+    [() => h.client.mute("general", "bob", { duration: 600 }), { type: "mute", room: "general", user: "bob", duration: 600 }],
+    [() => h.client.unmute("general", "bob"), { type: "unmute", room: "general", user: "bob" }],
+    [() => h.client.deleteMessage("general", 42, "off topic"), { type: "delete", room: "general", id: 42, reason: "off topic" }],
+  ];
+  for (const [call, expected] of cases) {
+    const pending = call();
+    await settle();
+    assert.deepEqual(answer(), expected);
+    const result = await pending;
+    assert.equal(result.action, expected.type);
+    assert.equal(result.room, expected.room ?? null);
+  }
+
+  const refused = h.client.ban("general", "carol");
+  await settle();
+  ws.receive({ type: "error", code: "forbidden", message: "not a moderator here", ref: ws.sentOf("ban").at(-1).ref });
+  await assert.rejects(refused, { code: "forbidden" });
+  const missing = h.client.deleteMessage("general", 9999);
+  await settle();
+  ws.receive({ type: "error", code: "not_found", message: "no message 9999", ref: ws.sentOf("delete").at(-1).ref });
+  await assert.rejects(missing, { code: "not_found" });
+
+  // Refused locally, as the server would refuse them (and count the errors).
+  const before = ws.sent.length;
+  await assert.rejects(h.client.mute(null, "bob"), { code: "bad_field" });
+  await assert.rejects(h.client.kick("general", ""), { code: "bad_field" });
+  await assert.rejects(h.client.ban("general", "bob", { duration: 1.5 }), { code: "bad_field" });
+  await assert.rejects(h.client.deleteMessage("general", 0), { code: "bad_field" });
+  await assert.rejects(h.client.kick("bad room", "bob"), { code: "invalid_name" });
+  assert.equal(ws.sent.length, before);
+});
+
+test("heartbeat: a ping answered with an error counts as answered; one lost with the connection starts nothing", async () => {
+  const h = harness();
+  const ws = await connected(h);
+  ws.autoPong = false;
+  h.clock.advance(DEFAULTS.heartbeatMs);
+  ws.receive({ type: "error", code: "internal", message: "oops", ref: ws.sentOf("ping")[0].ref });
+  h.clock.advance(DEFAULTS.heartbeatTimeoutMs);
+  assert.equal(ws.closedByClient, null, "an error is an answer: the connection is alive");
+  h.clock.advance(DEFAULTS.heartbeatMs - DEFAULTS.heartbeatTimeoutMs); // the next ping, unanswered
+  assert.equal(ws.sentOf("ping").length, 2);
+  assert.equal(h.client.state, "open");
+  h.client.close(); // the second ping is rejected as disconnected
+  h.clock.advance(10 * 60_000);
+  assert.equal(FakeWebSocket.instances.length, 1, "no reconnect from a stray heartbeat after close()");
+  assert.equal(h.client.state, "closed");
+  assert.equal(h.clock.pendingTimers, 0);
 });

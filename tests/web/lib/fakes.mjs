@@ -57,8 +57,12 @@ export class FakeWebSocket {
   static CLOSED = 3;
   static instances = [];
 
-  constructor(url) {
+  constructor(url, protocols) {
     this.url = url;
+    // What the client offered as subprotocols (the constructor's second argument), always as an
+    // array, and what the server chose (set by open()), as the browser's ws.protocol would say.
+    this.protocols = protocols === undefined ? [] : [].concat(protocols);
+    this.protocol = "";
     this.readyState = FakeWebSocket.CONNECTING;
     this.sent = [];
     this.closedByClient = null;
@@ -83,11 +87,23 @@ export class FakeWebSocket {
 
   // -- the server's side -------------------------------------------------------------------------
 
-  /** Opens the socket and sends `welcome`, as the server does first on every connection. */
-  accept(user = "alice", session = "s1") {
+  /**
+   * Completes the handshake without a welcome yet (jwt mode waits for a token first). Like the
+   * server, it selects parley.v1 when offered and never echoes the token protocol.
+   */
+  open() {
+    this.protocol = this.protocols.includes("parley.v1") ? "parley.v1" : "";
     this.readyState = FakeWebSocket.OPEN;
     this.onopen?.({});
-    this.receive({ type: "welcome", user, session });
+  }
+
+  /**
+   * Opens the socket and sends `welcome`, as the server does first on every connection (after
+   * the token, in jwt mode). `extra` adds welcome fields: name, roles, expires_at.
+   */
+  accept(user = "alice", session = "s1", extra = {}) {
+    if (this.readyState !== FakeWebSocket.OPEN) this.open();
+    this.receive({ type: "welcome", user, session, ...extra });
   }
 
   receive(frame) {

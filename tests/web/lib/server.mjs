@@ -1,7 +1,7 @@
 // Starts the real parley binary on a loopback port for the browser tests, and always stops it.
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -29,13 +29,19 @@ export function paths() {
  * Without `dataDir`, each start gets a fresh message database in a temporary directory, removed
  * when it stops. With `dataDir` (the caller's, kept), a restart finds the history it left.
  * With `tls` ({certificate, key}: PEM files) the server speaks https and wss only.
+ * With `config` (INI text, e.g. "[auth]\nmode=\"jwt\"\nsecret=\"...\"") the server reads the
+ * repository's config.ini with those sections replaced by the given ones, from a file of its own
+ * whose path is `configPath` (mintToken needs it: the token must be signed with that secret).
  */
-export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = null } = {}) {
+export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = null, config = null } = {}) {
   const { binary, repo } = paths();
   const ownDataDir = dataDir === null;
   if (ownDataDir) dataDir = mkdtempSync(join(tmpdir(), "parley-web-"));
+  const configDir = config === null ? null : mkdtempSync(join(tmpdir(), "parley-web-config-"));
+  const configPath = config === null ? join(repo, "config.ini") : join(configDir, "parley.ini");
+  if (config !== null) writeFileSync(configPath, withSections(readFileSync(join(repo, "config.ini"), "utf8"), config));
   const args = [
-    `--config=${join(repo, "config.ini")}`,
+    `--config=${configPath}`,
     `--store.path=${join(dataDir, "parley.db")}`,
     `--server.port=${port}`,
     "--server.address=127.0.0.1",
@@ -52,6 +58,7 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => {
     running.delete(child);
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
     resolve({ code, signal });
   }));
 
@@ -76,6 +83,7 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
   return ready.then((actualPort) => ({
     port: actualPort,
     url: `${tls ? "https" : "http"}://127.0.0.1:${actualPort}/`,
+    configPath,
     get output() { return output; },
     /** SIGTERM, then SIGKILL if it has not exited after 5 s. */
     async stop() {
@@ -87,4 +95,33 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
       return result;
     },
   }));
+}
+
+/**
+ * INI text `base` with every section that `extra` names dropped and `extra` appended: a section
+ * given twice would leave it to the parser which one wins.
+ */
+function withSections(base, extra) {
+  const replaced = new Set([...extra.matchAll(/^\s*\[([^\]]+)\]/gm)].map((m) => m[1].trim()));
+  let skipping = false;
+  const kept = base.split("\n").filter((line) => {
+    const header = /^\s*\[([^\]]+)\]/.exec(line);
+    if (header) skipping = replaced.has(header[1].trim());
+    return !skipping;
+  });
+  return `${kept.join("\n")}\n${extra}\n`;
+}
+
+/**
+ * A token signed with the [auth] settings of `configPath`, minted by the binary itself:
+ * `parley token --config <file> --sub <user> --role <role>... --ttl <duration>` prints it.
+ */
+export function mintToken(configPath, { sub, roles = [], ttl = "1h" }) {
+  const { binary } = paths();
+  const args = ["token", "--config", configPath, "--sub", sub, ...roles.flatMap((r) => ["--role", r]), "--ttl", ttl];
+  // A binary without the subcommand would start a server instead: never wait for it long.
+  const out = execFileSync(binary, args, { encoding: "utf8", timeout: 15_000, killSignal: "SIGKILL", stdio: ["ignore", "pipe", "pipe"] });
+  const token = out.trim().split("\n").at(-1).trim();
+  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new Error(`parley token printed no token:\n${out}`);
+  return token;
 }
