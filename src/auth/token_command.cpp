@@ -5,7 +5,6 @@
 
 #include <caf/error.hpp>
 
-#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -44,9 +43,10 @@ std::optional<std::string> read_file(const std::string& path) {
 }
 
 /// A secret file usually ends with the newline an editor or `echo` adds; it is not part of the
-/// secret.
-std::string trim_trailing_space(std::string text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+/// secret. Only line ends are dropped, as the server does when it reads the same file, so that
+/// both sides agree on every other byte.
+std::string trim_line_ends(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
     text.pop_back();
   return text;
 }
@@ -191,6 +191,10 @@ std::optional<token_signing> load_token_signing(const token_options& options, st
   if (signing.algorithm == jwt_algorithm::hs256) {
     if (!options.secret.empty()) {
       signing.key = options.secret;
+    } else if (!auth.secret.empty() && !auth.secret_file.empty()) {
+      // The server refuses this ambiguity at start-up; a token signed with either could be wrong.
+      error = "[auth] sets both secret and secret_file in " + options.config_path + ": keep one";
+      return std::nullopt;
     } else if (!auth.secret.empty()) {
       signing.key = auth.secret;
     } else if (!auth.secret_file.empty()) {
@@ -199,7 +203,7 @@ std::optional<token_signing> load_token_signing(const token_options& options, st
         error = "cannot read [auth] secret_file " + auth.secret_file;
         return std::nullopt;
       }
-      signing.key = trim_trailing_space(std::move(*text));
+      signing.key = trim_line_ends(std::move(*text));
     } else {
       error = "no HS256 secret: set [auth] secret or secret_file in " + options.config_path
               + ", or pass --secret";
