@@ -161,18 +161,22 @@ std::optional<token_options> parse_token_options(const std::vector<std::string>&
 
 std::optional<token_signing> load_token_signing(const token_options& options, std::string& error) {
   // The server's own configuration reader, so the command signs with exactly what the server
-  // verifies with. Without --config a missing config.ini is fine: --secret may be enough.
-  if (options.config_given && !std::ifstream{options.config_path}) {
+  // verifies with. Without --config a missing config.ini is fine (the defaults apply, and
+  // --secret may be enough); CAF would refuse to parse a file that is not there.
+  app_config cfg;
+  const bool config_exists = static_cast<bool>(std::ifstream{options.config_path});
+  if (options.config_given && !config_exists) {
     error = "cannot read " + options.config_path;
     return std::nullopt;
   }
-  app_config cfg;
-  std::string program = "parley";
-  std::string config_arg = "--config-file=" + options.config_path;
-  char* argv[] = {program.data(), config_arg.data()};
-  if (auto err = cfg.parse_command_line(2, argv)) {
-    error = "invalid configuration " + options.config_path + ": " + caf::to_string(err);
-    return std::nullopt;
+  if (config_exists) {
+    std::string program = "parley";
+    std::string config_arg = "--config-file=" + options.config_path;
+    char* argv[] = {program.data(), config_arg.data()};
+    if (auto err = cfg.parse_command_line(2, argv)) {
+      error = "invalid configuration " + options.config_path + ": " + caf::to_string(err);
+      return std::nullopt;
+    }
   }
   const auto& auth = cfg.values.auth;
 
