@@ -140,6 +140,10 @@ inline session_actor::behavior_type fake_session(session_actor::pointer,
       log->moved_to.push_back(room);
     },
     [log](closed_atom, const std::string& name) { log->closed.push_back(name); },
+    [](kicked_atom, const std::string&, const std::string&) {},
+    [](banned_atom, const moderation_record&) {},
+    [](deadline_atom, uint64_t) {},
+    [](reauth_atom, uint64_t) {},
   };
 }
 

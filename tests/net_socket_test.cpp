@@ -99,6 +99,10 @@ session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<re
       },
       [](moved_atom, std::string, room_actor) {},
       [](closed_atom, std::string) {},
+      [](kicked_atom, std::string, std::string) {},
+      [](banned_atom, moderation_record) {},
+      [](deadline_atom, uint64_t) {},
+      [](reauth_atom, uint64_t) {},
     };
   };
   return sys.spawn(fun, std::move(rec), std::move(sink));
