@@ -5,7 +5,6 @@
 
 #include <caf/error.hpp>
 
-#include <cctype>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -44,9 +43,10 @@ std::optional<std::string> read_file(const std::string& path) {
 }
 
 /// A secret file usually ends with the newline an editor or `echo` adds; it is not part of the
-/// secret.
-std::string trim_trailing_space(std::string text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+/// secret. Only line ends are dropped, as the server does when it reads the same file, so that
+/// both sides agree on every other byte.
+std::string trim_line_ends(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
     text.pop_back();
   return text;
 }
@@ -161,18 +161,22 @@ std::optional<token_options> parse_token_options(const std::vector<std::string>&
 
 std::optional<token_signing> load_token_signing(const token_options& options, std::string& error) {
   // The server's own configuration reader, so the command signs with exactly what the server
-  // verifies with. Without --config a missing config.ini is fine: --secret may be enough.
-  if (options.config_given && !std::ifstream{options.config_path}) {
+  // verifies with. Without --config a missing config.ini is fine (the defaults apply, and
+  // --secret may be enough); CAF would refuse to parse a file that is not there.
+  app_config cfg;
+  const bool config_exists = static_cast<bool>(std::ifstream{options.config_path});
+  if (options.config_given && !config_exists) {
     error = "cannot read " + options.config_path;
     return std::nullopt;
   }
-  app_config cfg;
-  std::string program = "parley";
-  std::string config_arg = "--config-file=" + options.config_path;
-  char* argv[] = {program.data(), config_arg.data()};
-  if (auto err = cfg.parse_command_line(2, argv)) {
-    error = "invalid configuration " + options.config_path + ": " + caf::to_string(err);
-    return std::nullopt;
+  if (config_exists) {
+    std::string program = "parley";
+    std::string config_arg = "--config-file=" + options.config_path;
+    char* argv[] = {program.data(), config_arg.data()};
+    if (auto err = cfg.parse_command_line(2, argv)) {
+      error = "invalid configuration " + options.config_path + ": " + caf::to_string(err);
+      return std::nullopt;
+    }
   }
   const auto& auth = cfg.values.auth;
 
@@ -191,6 +195,10 @@ std::optional<token_signing> load_token_signing(const token_options& options, st
   if (signing.algorithm == jwt_algorithm::hs256) {
     if (!options.secret.empty()) {
       signing.key = options.secret;
+    } else if (!auth.secret.empty() && !auth.secret_file.empty()) {
+      // The server refuses this ambiguity at start-up; a token signed with either could be wrong.
+      error = "[auth] sets both secret and secret_file in " + options.config_path + ": keep one";
+      return std::nullopt;
     } else if (!auth.secret.empty()) {
       signing.key = auth.secret;
     } else if (!auth.secret_file.empty()) {
@@ -199,7 +207,7 @@ std::optional<token_signing> load_token_signing(const token_options& options, st
         error = "cannot read [auth] secret_file " + auth.secret_file;
         return std::nullopt;
       }
-      signing.key = trim_trailing_space(std::move(*text));
+      signing.key = trim_line_ends(std::move(*text));
     } else {
       error = "no HS256 secret: set [auth] secret or secret_file in " + options.config_path
               + ", or pass --secret";
