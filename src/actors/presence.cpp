@@ -52,28 +52,41 @@ void track(self_ptr self, std::string user, const caf::actor& session) {
   ++mem.session_count[std::move(user)];
 }
 
-/// The first incarnation reads the server-wide bans; nothing else is handled until it has them
-/// (await), so no banned user slips in. A store that cannot answer fails this incarnation, and
-/// the supervisor tries again with backoff. Without a store (unit tests) there are no bans.
-void load_bans(self_ptr self) {
-  auto& mem = *self->state.mem;
-  if (mem.bans_loaded)
-    return;
+/// Admits a session unless its user is banned from the server.
+caf::expected<ok_atom> admit_now(self_ptr self, std::string user, const caf::actor& session) {
+  if (auto ban = ban_of(*self->state.mem, user))
+    return make_protocol_error(protocol::error_code::banned, *ban);
+  track(self, std::move(user), session);
+  return ok_atom::value;
+}
+
+/// Reads the server-wide bans once (the memory keeps them across restarts), then admits. Nothing
+/// else is handled until the store answers (await), so no banned user slips in meanwhile. The
+/// store registers itself on its own thread and may not be found in the first moments: a user
+/// that early is refused with room_unavailable, and the client reconnects.
+caf::result<ok_atom> load_bans_then_admit(self_ptr self, std::string user, caf::actor session) {
   auto store = registered<store_actor>(self->system(), store_atom::value);
   if (!store)
-    return;
+    return make_protocol_error(protocol::error_code::room_unavailable);
+  auto promise = self->make_response_promise<ok_atom>();
   self->request(store, std::chrono::seconds(10), bans_atom::value)
     .await(
-      [self](std::vector<restriction>& bans) {
+      [self, promise, user, session](std::vector<restriction>& bans) mutable {
         auto& mem = *self->state.mem;
         for (auto& ban : bans)
           mem.server_bans[std::move(ban.user)] = ban.until;
         mem.bans_loaded = true;
+        auto result = admit_now(self, std::move(user), session);
+        if (result)
+          promise.deliver(*result);
+        else
+          promise.deliver(std::move(result.error()));
       },
-      [self](caf::error& err) {
-        spdlog::error("presence failed to read the server-wide bans: {}", self->system().render(err));
-        self->quit(std::move(err));
+      [self, promise](caf::error& err) mutable {
+        spdlog::warn("presence failed to read the server-wide bans: {}", self->system().render(err));
+        promise.deliver(make_protocol_error(protocol::error_code::room_unavailable));
       });
+  return promise;
 }
 
 /// Forgets the users whose grace ended (they are offline now) and waits for the next one.
@@ -93,7 +106,6 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
     self->monitor(session.handle);
   expire_due(self);
   register_as(self, presence_atom::value);
-  load_bans(self);
 
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& mem = *self->state.mem;
@@ -115,10 +127,12 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
       track(self, std::move(user), session);
     },
     [self](admit_atom, std::string& user, caf::actor& session) -> caf::result<ok_atom> {
-      if (auto ban = ban_of(*self->state.mem, user))
-        return make_protocol_error(protocol::error_code::banned, *ban);
-      track(self, std::move(user), session);
-      return ok_atom::value;
+      if (!self->state.mem->bans_loaded)
+        return load_bans_then_admit(self, std::move(user), std::move(session));
+      auto result = admit_now(self, std::move(user), session);
+      if (!result)
+        return std::move(result.error());
+      return *result;
     },
     [self](moderate_atom, moderation_record& record) -> caf::result<ok_atom> {
       using protocol::moderation_action;

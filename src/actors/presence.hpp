@@ -31,7 +31,7 @@ struct presence_memory {
   /// Users whose last session ended, online until their grace ends.
   grace_queue grace;
   /// Users banned from the server: user -> until (ms since the Unix epoch; nullopt: for good).
-  /// Loaded from the store by the first incarnation, then kept up to date by moderate_atom.
+  /// Read from the store at the first sign-in, then kept up to date by moderate_atom.
   std::unordered_map<std::string, std::optional<int64_t>> server_bans;
   bool bans_loaded = false;
 };

@@ -55,11 +55,12 @@ std::string token_for(const std::string& sub, std::vector<std::string> roles = {
   return sign_token(claims_for(sub, std::move(roles)), jwt_algorithm::hs256, secret);
 }
 
-/// What the server answers an upgrade request that offers `token` as its subprotocol.
-raw_reply upgrade_with_token(uint16_t port, const std::string& token) {
+/// What the server answers an upgrade request that offers `token` as its subprotocol: the head
+/// only (a 101 keeps the connection open), or everything until the close (a refusal ends it).
+raw_reply upgrade_with_token(uint16_t port, const std::string& token, bool until_close = false) {
   raw_connection conn{port};
   conn.send(raw_upgrade(port, "Sec-WebSocket-Protocol: parley.v1, parley.token." + token + "\r\n"));
-  return conn.read_head(5s);
+  return until_close ? conn.read_until_close(5s) : conn.read_head(5s);
 }
 
 std::string base64url(std::string_view bytes) {
@@ -185,7 +186,7 @@ TEST_CASE("every refused token gets 401 before the upgrade, with the reason") {
   };
   for (const auto& [what, token] : refused) {
     CAPTURE(what);
-    auto reply = upgrade_with_token(server.port(), token);
+    auto reply = upgrade_with_token(server.port(), token, true);
     CHECK(reply.status == 401);
     CHECK(reply.header("WWW-Authenticate").find("invalid_token") != std::string::npos);
     CHECK(reply.text.find("token refused") != std::string::npos);

@@ -230,6 +230,7 @@ TEST_CASE("an admin's server-wide ban closes every connection of the user within
 
   // Unbanned, bob is welcome again.
   ws_client admin2;
+  INFO(restarted.output());
   sign_in(admin2, restarted.port(), "root", {"admin"});
   CHECK(moderate(admin2, {{"type", "unban"}, {"user", "bob"}}, 3)["type"] == "moderated");
   ws_client back;
