@@ -64,6 +64,18 @@ void check_command(const command& cmd, const codec_limits& limits) {
         FUZZ_CHECK(!c.users.empty() && c.users.size() <= limits.max_status_users);
         for (const auto& u : c.users)
           FUZZ_CHECK(is_valid_user_name(u));
+      } else if constexpr (std::is_same_v<T, auth_cmd> || std::is_same_v<T, refresh_cmd>) {
+        FUZZ_CHECK(!c.token.empty() && c.token.size() <= limits.max_token_bytes);
+      } else if constexpr (std::is_same_v<T, moderate_cmd>) {
+        // Only bans and unbans may lack a room (server-wide); only a delete lacks a user.
+        bool server_wide_kind = c.action == moderation_action::ban || c.action == moderation_action::unban;
+        FUZZ_CHECK(c.room.empty() ? server_wide_kind : is_valid_room_name(c.room));
+        if (c.action == moderation_action::delete_message)
+          FUZZ_CHECK(c.id >= 1);
+        else
+          FUZZ_CHECK(is_valid_user_name(c.user));
+        FUZZ_CHECK(!c.duration || *c.duration >= 1);
+        FUZZ_CHECK(c.reason.size() <= limits.max_reason_bytes);
       } else if constexpr (std::is_same_v<T, decode_error>) {
         FUZZ_CHECK(!c.message.empty());
       }

@@ -44,6 +44,16 @@ codec = {
     "dup-keys": '{"type":"ping","type":"join","room":"r","room":"s"}',
     "float": '{"type":"join","room":"lobby","since":1.5e3}',
     "bad-name": '{"type":"join","room":"no spaces allowed"}',
+    "auth": '{"type":"auth","token":"eyJhbGciOiJIUzI1NiJ9.e30.sig","ref":1}',
+    "refresh-empty": '{"type":"refresh","token":""}',
+    "kick": '{"type":"kick","room":"lobby","user":"bob","reason":"spam","ref":3}',
+    "ban-server": '{"type":"ban","user":"bob","duration":3600}',
+    "ban-zero": '{"type":"ban","room":"lobby","user":"bob","duration":0}',
+    "mute-no-room": '{"type":"mute","user":"bob","duration":60}',
+    "unban": '{"type":"unban","room":"lobby","user":"bob"}',
+    "unmute": '{"type":"unmute","room":"lobby","user":"b c"}',
+    "delete": '{"type":"delete","room":"lobby","id":42,"reason":"off topic"}',
+    "delete-no-id": '{"type":"delete","room":"lobby"}',
 }
 for name, frame in codec.items():
     write("fuzz_codec", name, frame)
@@ -157,6 +167,40 @@ http = {
 }
 for name, req in http.items():
     write("fuzz_http_request", name, req)
+
+
+# -- fuzz_jwt: tokens as clients offer them ----------------------------------------------------------
+
+import base64
+import hashlib
+import hmac
+import json
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(header, claims, secret=b"fuzzing-secret-that-is-long-enough-for-hs256"):
+    signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    return signing + "." + b64url(hmac.new(secret, signing.encode(), hashlib.sha256).digest())
+
+
+good = {"sub": "alice", "exp": 1800000000, "iss": "parley", "aud": "chat", "roles": ["moderator"],
+        "rooms": ["team-a"], "name": "Alice"}
+jwt = {
+    "valid": hs256({"alg": "HS256", "typ": "JWT"}, good),
+    "expired": hs256({"alg": "HS256"}, dict(good, exp=1600000000)),
+    "aud-array": hs256({"alg": "HS256"}, dict(good, aud=["x", "chat"])),
+    "alg-none": b64url(b'{"alg":"none"}') + "." + b64url(json.dumps(good).encode()) + ".",
+    "alg-rs256": hs256({"alg": "RS256"}, good),
+    "wrong-types": hs256({"alg": "HS256"}, dict(good, exp="soon", roles=7)),
+    "other-secret": hs256({"alg": "HS256"}, good, b"another-secret-that-is-long-enough-too!!"),
+    "two-parts": "eyJhbGciOiJIUzI1NiJ9.e30",
+    "padding": "eyJhbGciOiJIUzI1NiJ9==.e30.e30",
+}
+for name, token in jwt.items():
+    write("fuzz_jwt", name, token)
 
 
 # -- fuzz_config: the shipped config.ini and small variants ------------------------------------------

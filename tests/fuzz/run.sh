@@ -23,7 +23,7 @@ seconds="$1"
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_codec fuzz_frame_parser fuzz_http_request fuzz_config)
+  targets=(fuzz_codec fuzz_frame_parser fuzz_http_request fuzz_config fuzz_jwt)
 fi
 
 # Longest input per target: enough to cross every limit the server enforces there, short enough
