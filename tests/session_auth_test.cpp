@@ -691,3 +691,38 @@ TEST_CASE_FIXTURE(moderation_fixture, "a server-wide unban by an admin lets the 
   CHECK(ada.sink->take("moderated").size() == 2);
   sign_in("bob");
 }
+
+// -- edges ---------------------------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(auth_fixture, "a token past exp but within the leeway signs in and asks for a refresh at once") {
+  auto c = open();
+  send(c, R"({"type":"auth","token":")" + token("alice", {}, -5) + R"("})");
+  advance(0s);
+  auto frames = c.sink->take();
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0]["type"] == "welcome");
+  CHECK(frames[1]["type"] == "error");
+  CHECK(frames[1]["code"] == "token_expired");
+  send(c, R"({"type":"refresh","token":")" + token("alice") + R"("})");
+  CHECK(c.sink->take("refreshed").size() == 1);
+  advance(30s);
+  CHECK(c.sink->close_code() == 0);
+}
+
+TEST_CASE_FIXTURE(auth_fixture, "a token's name claim shows on welcome and on the user's messages") {
+  auth::token_claims claims;
+  claims.sub = "alice";
+  claims.name = "Alice Liddell";
+  claims.exp = auth::unix_now() + 600;
+  auto c = open();
+  send(c, R"({"type":"auth","token":")" + auth::sign_token(claims, auth::jwt_algorithm::hs256, secret) + R"("})");
+  auto welcome = c.sink->take("welcome");
+  REQUIRE(welcome.size() == 1);
+  CHECK(welcome[0]["name"] == "Alice Liddell");
+  join(c, "general");
+  send(c, R"({"type":"send","room":"general","text":"hi"})");
+  auto got = c.sink->take("message");
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["from"] == "alice");
+  CHECK(got[0]["name"] == "Alice Liddell");
+}
