@@ -127,9 +127,10 @@ struct session_log {
   std::vector<std::string> moved;
   std::vector<std::string> closed;
   std::vector<room_actor> moved_to;
+  std::vector<std::pair<std::string, std::string>> kicked;  ///< (room, reason) per kicked_atom
 };
 
-/// A stand-in for a session actor: rooms only send it moved/closed notices.
+/// A stand-in for a session actor: rooms only send it moved, closed and kicked notices.
 inline session_actor::behavior_type fake_session(session_actor::pointer,
                                                  std::shared_ptr<session_log> log) {
   return {
@@ -140,8 +141,10 @@ inline session_actor::behavior_type fake_session(session_actor::pointer,
       log->moved_to.push_back(room);
     },
     [log](closed_atom, const std::string& name) { log->closed.push_back(name); },
-    // Moderation and sign-in deadlines do not concern the tests that use this stand-in.
-    [](kicked_atom, const std::string&, const std::string&) {},
+    [log](kicked_atom, const std::string& name, const std::string& reason) {
+      log->kicked.emplace_back(name, reason);
+    },
+    // Server-wide bans and sign-in deadlines do not concern the tests that use this stand-in.
     [](banned_atom, const moderation_record&) {},
     [](deadline_atom, uint64_t) {},
     [](reauth_atom, uint64_t) {},
