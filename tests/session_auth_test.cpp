@@ -375,6 +375,19 @@ TEST_CASE_FIXTURE(auth_fixture, "a readonly user joins and reads but a send is r
   CHECK(reader.sink->take("message").size() == 1);
 }
 
+TEST_CASE_FIXTURE(auth_fixture, "a readonly user's typing reaches nobody and costs no error") {
+  auto reader = sign_in("rita", {"readonly"});
+  auto writer = sign_in("walt");
+  join(reader, "general");
+  join(writer, "general");
+  writer.sink->take();
+  send(reader, R"({"type":"typing","room":"general"})");
+  CHECK(writer.sink->take("typing").empty());
+  CHECK(reader.sink->take("error").empty());
+  send(writer, R"({"type":"typing","room":"general"})");
+  CHECK(reader.sink->take("typing").size() == 1);
+}
+
 TEST_CASE_FIXTURE(auth_fixture, "with announcements post=moderator only moderators post there") {
   cfg.permissions = std::make_shared<const auth::room_permissions>(
     std::vector<std::string>{"announcements post=moderator"});
@@ -564,6 +577,17 @@ TEST_CASE_FIXTURE(moderation_fixture, "a muted user's send is refused with muted
   send(mod, R"({"type":"unmute","room":"general","user":"bob"})");
   send(bob, R"({"type":"send","room":"general","text":"thanks"})");
   CHECK(carol.sink->take("message").size() == 1);
+}
+
+TEST_CASE_FIXTURE(moderation_fixture, "a muted user's typing is not relayed") {
+  send(mod, R"({"type":"mute","room":"general","user":"bob"})");
+  carol.sink->take();
+  send(bob, R"({"type":"typing","room":"general"})");
+  CHECK(carol.sink->take("typing").empty());
+  send(mod, R"({"type":"unmute","room":"general","user":"bob"})");
+  advance(3s);  // past the room's typing interval
+  send(bob, R"({"type":"typing","room":"general"})");
+  CHECK(carol.sink->take("typing").size() == 1);
 }
 
 TEST_CASE_FIXTURE(moderation_fixture, "a delete turns the message into a tombstone in the room's history") {

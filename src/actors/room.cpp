@@ -586,6 +586,8 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       // A room too large to name its users does not announce who is typing either.
       if (i == st.mem->members.end() || st.mem->mode == presence_mode::counts)
         return;
+      if (in_force(st.mem->mutes, i->second.user))
+        return;  // a muted user's typing would announce messages that cannot come
       auto now = self->clock().now();
       auto [last, fresh] = st.last_typing.emplace(i->second.user, now);
       if (!fresh) {

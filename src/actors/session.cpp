@@ -195,13 +195,17 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
       });
 }
 
+/// Whether this user may do `action` in `room` (no configured rules: the defaults).
+bool allowed(const session_state& st, auth::room_action action, const std::string& room) {
+  static const auth::room_permissions defaults;
+  const auto& rules = st.cfg.permissions ? *st.cfg.permissions : defaults;
+  return rules.allows(st.who, action, room);
+}
+
 /// Whether this user may do `action` in `room`; refuses with forbidden if not.
 bool permitted(self_ptr self, auth::room_action action, const std::string& room,
                const protocol::ref_t& ref) {
-  auto& st = self->state;
-  static const auth::room_permissions defaults;
-  const auto& rules = st.cfg.permissions ? *st.cfg.permissions : defaults;
-  if (rules.allows(st.who, action, room))
+  if (allowed(self->state, action, room))
     return true;
   static constexpr const char* verbs[] = {"join", "post in", "moderate"};
   fail(self, error_code::forbidden,
@@ -384,6 +388,10 @@ void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref
 }
 
 void handle(self_ptr self, protocol::typing_cmd& cmd, const protocol::ref_t& ref) {
+  // Someone who may not post is not typing anything the room will see. Dropped without an error:
+  // pages send typing as a side effect of keystrokes, and errors count toward the abuse limit.
+  if (!allowed(self->state, auth::room_action::post, cmd.room))
+    return;
   if (auto room = member_room(self, cmd.room, ref))
     self->send(*room, typing_atom::value, caf::actor_cast<caf::actor>(self));
 }
