@@ -149,8 +149,9 @@ int run(app_config& cfg) {
 
   int rc = net::run_server(
     s, make_codec_limits(s),
-    [&sys, session_cfg](frame_sink_ptr sink, std::optional<auth::identity> who) {
-      return sys.spawn(session, std::move(sink), std::move(who), session_cfg);
+    [&sys, shared = std::make_shared<const session_config>(session_cfg)](
+      frame_sink_ptr sink, std::optional<auth::identity> who) {
+      return sys.spawn(session, std::move(sink), std::move(who), shared);
     },
     session_cfg.verifier);
 

@@ -75,7 +75,7 @@ struct auth_fixture : fixture {
   /// A connection that came without a token: the session waits for an auth frame.
   client open() {
     client c{session_actor{}, std::make_shared<recording_sink>()};
-    c.handle = spawn(session, frame_sink_ptr{c.sink}, std::optional<auth::identity>{}, cfg);
+    c.handle = spawn(session, frame_sink_ptr{c.sink}, std::optional<auth::identity>{}, std::make_shared<const session_config>(cfg));
     run();
     return c;
   }
@@ -211,7 +211,7 @@ TEST_CASE_FIXTURE(auth_fixture, "a session signed in with a handshake identity i
   auto result = cfg.verifier->verify(token("alice", {"admin"}), auth::unix_now());
   REQUIRE(result);
   client c{session_actor{}, std::make_shared<recording_sink>()};
-  c.handle = spawn(session, frame_sink_ptr{c.sink}, result.who, cfg);
+  c.handle = spawn(session, frame_sink_ptr{c.sink}, result.who, std::make_shared<const session_config>(cfg));
   run();
   auto welcome = c.sink->take("welcome");
   REQUIRE(welcome.size() == 1);
@@ -697,7 +697,7 @@ TEST_CASE_FIXTURE(moderation_fixture, "a new session of a user banned from the s
     auto result = cfg.verifier->verify(token("bob"), auth::unix_now());
     REQUIRE(result);
     client c{session_actor{}, std::make_shared<recording_sink>()};
-    c.handle = spawn(session, frame_sink_ptr{c.sink}, result.who, cfg);
+    c.handle = spawn(session, frame_sink_ptr{c.sink}, result.who, std::make_shared<const session_config>(cfg));
     run();
     auto frames = c.sink->take();
     REQUIRE(frames.size() == 1);

@@ -53,7 +53,7 @@ struct session_fixture : fixture {
     client c{session_actor{}, std::make_shared<recording_sink>()};
     auth::identity who;
     who.user = name;
-    c.handle = spawn(session, frame_sink_ptr{c.sink}, std::optional<auth::identity>{who}, cfg);
+    c.handle = spawn(session, frame_sink_ptr{c.sink}, std::optional<auth::identity>{who}, std::make_shared<const session_config>(cfg));
     run();
     return c;
   }

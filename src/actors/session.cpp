@@ -75,10 +75,10 @@ void fail(self_ptr self, error_code code, std::string message, const protocol::r
   auto now = self->clock().now();
   auto& recent = st.recent_errors;
   recent.erase(recent.begin(), std::find_if(recent.begin(), recent.end(), [&](auto t) {
-                 return now - t <= st.cfg.abuse_window;
+                 return now - t <= st.cfg->abuse_window;
                }));
   recent.push_back(now);
-  if (recent.size() > st.cfg.abuse_limit) {
+  if (recent.size() > st.cfg->abuse_limit) {
     spdlog::warn("session {} of {} closed for abuse: {} errors within the window",
                  session_id_text(st.session_id), st.who.user, recent.size());
     st.closing = true;
@@ -142,7 +142,7 @@ void join_via(self_ptr self, room_actor room, protocol::join_cmd cmd, protocol::
   if (auto j = st.joining.find(cmd.room); j != st.joining.end())
     j->second.handle = room;
   join_request req{st.who.user, st.sink, cmd.since, cmd.epoch, ref, st.who.display_name};
-  self->request(room, st.cfg.request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
+  self->request(room, st.cfg->request_timeout, join_atom::value, caf::actor_cast<caf::actor>(self),
                 std::move(req))
     .then(
       [self, room, name = cmd.room, ticket](const join_result&) {
@@ -179,7 +179,7 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
   // store knows, so the token is taken up front (no token: the lookup may not create) and given
   // back if the room existed or the lookup failed.
   bool token = self->state.new_rooms->try_take(self->clock().now());
-  self->request(dir, self->state.cfg.request_timeout, get_atom::value, cmd.room, token)
+  self->request(dir, self->state.cfg->request_timeout, get_atom::value, cmd.room, token)
     .then(
       [self, cmd, ref, retried, token, ticket](room_lookup& found) mutable {
         if (token && !found.created)
@@ -198,7 +198,7 @@ void join_room(self_ptr self, protocol::join_cmd cmd, protocol::ref_t ref, bool 
 /// Whether this user may do `action` in `room` (no configured rules: the defaults).
 bool allowed(const session_state& st, auth::room_action action, const std::string& room) {
   static const auth::room_permissions defaults;
-  const auto& rules = st.cfg.permissions ? *st.cfg.permissions : defaults;
+  const auto& rules = st.cfg->permissions ? *st.cfg->permissions : defaults;
   return rules.allows(st.who, action, room);
 }
 
@@ -218,7 +218,7 @@ bool permitted(self_ptr self, auth::room_action action, const std::string& room,
 void welcome(self_ptr self) {
   auto& st = self->state;
   protocol::welcome_event ev{st.who.user, session_id_text(st.session_id)};
-  if (st.cfg.verifier) {
+  if (st.cfg->verifier) {
     ev.name = st.who.display_name;
     ev.roles = auth::role_names(st.who.roles);
     if (st.who.expires_at)
@@ -250,7 +250,7 @@ void admit(self_ptr self, auth::identity who, const protocol::ref_t& ref) {
                close_code::internal_error, "presence restarting");
     return;
   }
-  self->request(presence, st.cfg.request_timeout, admit_atom::value, st.who.user,
+  self->request(presence, st.cfg->request_timeout, admit_atom::value, st.who.user,
                 caf::actor_cast<caf::actor>(self))
     .await(
       [self](ok_atom) {
@@ -280,7 +280,7 @@ void handle_sign_in(self_ptr self, protocol::inbound& in) {
                close_code::unauthenticated, "unauthenticated");
     return;
   }
-  auto result = self->state.cfg.verifier->verify(cmd->token, auth::unix_now());
+  auto result = self->state.cfg->verifier->verify(cmd->token, auth::unix_now());
   if (!result) {
     close_with(self, error_code::unauthenticated, refusal_text(result.problem), in.ref,
                close_code::unauthenticated, "unauthenticated");
@@ -296,9 +296,9 @@ void handle(self_ptr self, protocol::join_cmd& cmd, const protocol::ref_t& ref) 
   if (!permitted(self, auth::room_action::join, cmd.room, ref))
     return;
   bool known = st.rooms.count(cmd.room) > 0 || st.joining.count(cmd.room) > 0;
-  if (!known && st.rooms.size() + st.joining.size() >= st.cfg.max_rooms) {
+  if (!known && st.rooms.size() + st.joining.size() >= st.cfg->max_rooms) {
     fail(self, error_code::too_many_rooms,
-         "at most " + std::to_string(st.cfg.max_rooms) + " rooms per connection", ref);
+         "at most " + std::to_string(st.cfg->max_rooms) + " rooms per connection", ref);
     return;
   }
   auto& pending = st.joining[cmd.room];
@@ -314,7 +314,7 @@ void handle(self_ptr self, protocol::send_cmd& cmd, const protocol::ref_t& ref) 
   if (!room)
     return;
   // Success needs no reply here: the room's broadcast reaches the sender too and acknowledges it.
-  self->request(*room, self->state.cfg.request_timeout, post_atom::value,
+  self->request(*room, self->state.cfg->request_timeout, post_atom::value,
                 caf::actor_cast<caf::actor>(self), std::move(cmd.text), std::move(cmd.cid))
     .then([ticket = self->state.ticket](uint64_t) { /* nop */ },
           [self, ref, ticket = self->state.ticket](caf::error& err) { fail(self, err, ref); });
@@ -324,7 +324,7 @@ void handle(self_ptr self, protocol::history_cmd& cmd, const protocol::ref_t& re
   auto room = member_room(self, cmd.room, ref);
   if (!room)
     return;
-  self->request(*room, self->state.cfg.request_timeout, history_atom::value,
+  self->request(*room, self->state.cfg->request_timeout, history_atom::value,
                 cmd.before.value_or(0), cmd.limit)
     .then(
       [self, name = cmd.room, ref, ticket = self->state.ticket](history_page& page) {
@@ -342,7 +342,7 @@ void handle(self_ptr self, protocol::leave_cmd& cmd, const protocol::ref_t& ref)
     j->second.left = true;
   self->state.rooms.erase(cmd.room);
   self->demonitor(handle.address());
-  self->request(handle, self->state.cfg.request_timeout, leave_atom::value,
+  self->request(handle, self->state.cfg->request_timeout, leave_atom::value,
                 caf::actor_cast<caf::actor>(self))
     .then(
       [self, name = cmd.room, ref, ticket = self->state.ticket](ok_atom) {
@@ -359,7 +359,7 @@ void handle(self_ptr self, protocol::who_cmd& cmd, const protocol::ref_t& ref) {
   if (!room)
     return;
   // The room writes the "who" frame itself, in order with its presence frames; only errors come back.
-  self->request(*room, self->state.cfg.request_timeout, who_atom::value,
+  self->request(*room, self->state.cfg->request_timeout, who_atom::value,
                 caf::actor_cast<caf::actor>(self),
                 who_request{std::move(cmd.after).value_or(std::string{}), cmd.limit, ref})
     .then([ticket = self->state.ticket](ok_atom) { /* nop */ },
@@ -372,7 +372,7 @@ void handle(self_ptr self, protocol::status_cmd& cmd, const protocol::ref_t& ref
     fail(self, error_code::room_unavailable, "presence is restarting; retry shortly", ref);
     return;
   }
-  self->request(tracker, self->state.cfg.request_timeout, status_atom::value, std::move(cmd.users))
+  self->request(tracker, self->state.cfg->request_timeout, status_atom::value, std::move(cmd.users))
     .then(
       [self, ref, ticket = self->state.ticket](std::vector<protocol::user_status>& users) {
         reply(self, protocol::status_event{std::move(users), ref});
@@ -401,7 +401,7 @@ void handle(self_ptr self, protocol::ping_cmd&, const protocol::ref_t& ref) {
 }
 
 void handle(self_ptr self, protocol::crash_room_cmd& cmd, const protocol::ref_t& ref) {
-  if (!self->state.cfg.fault_injection) {
+  if (!self->state.cfg->fault_injection) {
     fail(self, error_code::unknown_type, "unknown type crash_room", ref);
     return;
   }
@@ -412,7 +412,7 @@ void handle(self_ptr self, protocol::crash_room_cmd& cmd, const protocol::ref_t&
 }
 
 void handle(self_ptr self, protocol::auth_cmd&, const protocol::ref_t& ref) {
-  if (!self->state.cfg.verifier)
+  if (!self->state.cfg->verifier)
     fail(self, error_code::bad_field, "this server runs in open mode: no sign-in needed", ref);
   else
     fail(self, error_code::bad_field, "already signed in; send refresh to replace the token", ref);
@@ -420,11 +420,11 @@ void handle(self_ptr self, protocol::auth_cmd&, const protocol::ref_t& ref) {
 
 void handle(self_ptr self, protocol::refresh_cmd& cmd, const protocol::ref_t& ref) {
   auto& st = self->state;
-  if (!st.cfg.verifier) {
+  if (!st.cfg->verifier) {
     fail(self, error_code::bad_field, "this server runs in open mode: there is no token to refresh", ref);
     return;
   }
-  auto result = st.cfg.verifier->verify(cmd.token, auth::unix_now());
+  auto result = st.cfg->verifier->verify(cmd.token, auth::unix_now());
   if (!result) {
     // The connection keeps its current token (and, if it expired, its grace).
     fail(self, error_code::unauthenticated, refusal_text(result.problem), ref);
@@ -462,7 +462,7 @@ void handle(self_ptr self, protocol::moderate_cmd& cmd, const protocol::ref_t& r
       fail(self, error_code::room_unavailable, "presence is restarting; retry shortly", ref);
       return;
     }
-    self->request(tracker, st.cfg.request_timeout, moderate_atom::value, std::move(record))
+    self->request(tracker, st.cfg->request_timeout, moderate_atom::value, std::move(record))
       .then(on_done, on_error);
     return;
   }
@@ -471,7 +471,7 @@ void handle(self_ptr self, protocol::moderate_cmd& cmd, const protocol::ref_t& r
   auto room = member_room(self, cmd.room, ref);
   if (!room)
     return;
-  self->request(*room, st.cfg.request_timeout, moderate_atom::value, std::move(record))
+  self->request(*room, st.cfg->request_timeout, moderate_atom::value, std::move(record))
     .then(on_done, on_error);
 }
 
@@ -490,19 +490,20 @@ std::string session_id_text(uint64_t id) {
 }
 
 session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
-                                     std::optional<auth::identity> who, session_config cfg) {
+                                     std::optional<auth::identity> who,
+                                     std::shared_ptr<const session_config> cfg) {
   auto& st = self->state;
   st.session_id = random_bits();
   st.sink = std::move(sink);
   st.cfg = std::move(cfg);
-  st.bucket.emplace(st.cfg.rate_per_second, st.cfg.rate_burst, self->clock().now());
-  st.new_rooms.emplace(st.cfg.new_rooms_per_second, st.cfg.new_rooms_burst, self->clock().now());
-  if (st.cfg.verifier) {
+  st.bucket.emplace(st.cfg->rate_per_second, st.cfg->rate_burst, self->clock().now());
+  st.new_rooms.emplace(st.cfg->new_rooms_per_second, st.cfg->new_rooms_burst, self->clock().now());
+  if (st.cfg->verifier) {
     if (who) {
       admit(self, std::move(*who), std::nullopt);  // the token came with the handshake
     } else {
       st.phase = sign_in_phase::waiting;
-      self->delayed_send(self, st.cfg.auth_timeout, deadline_atom::value, st.token_generation);
+      self->delayed_send(self, st.cfg->auth_timeout, deadline_atom::value, st.token_generation);
     }
   } else {
     // Open mode: the name is whatever the client asked for; nothing verifies it.
@@ -593,12 +594,12 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
         return;
       // Until a refresh arrives nothing else is handled; the connection and its rooms stay.
       st.phase = sign_in_phase::expired;
-      auto grace = std::chrono::duration_cast<std::chrono::seconds>(st.cfg.refresh_grace).count();
+      auto grace = std::chrono::duration_cast<std::chrono::seconds>(st.cfg->refresh_grace).count();
       reply(self, protocol::error_event{error_code::token_expired,
                                         "your token expired: send {\"type\":\"refresh\",\"token\":...} within "
                                           + std::to_string(grace) + " s",
                                         std::nullopt});
-      self->delayed_send(self, st.cfg.refresh_grace, deadline_atom::value, st.token_generation);
+      self->delayed_send(self, st.cfg->refresh_grace, deadline_atom::value, st.token_generation);
     },
   };
 }

@@ -88,7 +88,8 @@ struct session_state {
   uint64_t token_generation = 0;
   uint64_t session_id = 0;  ///< shown as 16 hex digits, which would not fit inline
   frame_sink_ptr sink;
-  session_config cfg;
+  /// Shared by every session of the server: a copy each would cost an idle connection ~130 bytes.
+  std::shared_ptr<const session_config> cfg;
   std::optional<token_bucket> bucket;
   std::optional<token_bucket> new_rooms;  ///< one token per join that creates a room
   // Ordered maps on purpose: a hash map keeps its bucket array after its last erase, and a few
@@ -113,6 +114,6 @@ std::string guest_name();
 /// token's user. Nullopt (jwt mode only): the client signs in with its first frame.
 session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
                                      frame_sink_ptr sink, std::optional<auth::identity> who,
-                                     session_config cfg);
+                                     std::shared_ptr<const session_config> cfg);
 
 } // namespace parley
