@@ -319,9 +319,11 @@ void http_session::upgrade(request&& req) {
       }
       who = std::move(result.who);
     }
-  } else {
+  } else if (auto name = query_param(req.target(), "name")) {
+    // Open mode: the name as asked for (an empty one is refused after the upgrade); no name at
+    // all means a guest name.
     who.emplace();
-    who->user = query_param(req.target(), "name").value_or(std::string{});
+    who->user = std::move(*name);
   }
   auto res = std::make_shared<http::response<http::empty_body>>(switching_protocols(req));
   if (offer.parley)

@@ -17,8 +17,8 @@
 namespace parley::net {
 
 /// Starts the session actor for a new WebSocket connection. `who` is what the handshake
-/// established: in open mode the validated `?name=` (an empty user: a generated guest name), in
-/// jwt mode the verified token's identity, or nullopt when the client signs in with a first frame.
+/// established: in open mode the validated `?name=` (nullopt: a generated guest name), in jwt mode
+/// the verified token's identity (nullopt: the client signs in with a first frame).
 using session_spawner =
   std::function<session_actor(frame_sink_ptr sink, std::optional<auth::identity> who)>;
 

@@ -93,7 +93,7 @@ template <class Stream>
 void websocket_session<Stream>::start_session(std::optional<auth::identity> who) {
   // A verified token's user was checked by the verifier; an open-mode name is checked here.
   bool open_mode = !ctx_->verifier;
-  if (open_mode && who && !who->user.empty() && !protocol::is_valid_user_name(who->user)) {
+  if (open_mode && who && !protocol::is_valid_user_name(who->user)) {
     protocol::error_event ev{protocol::error_code::invalid_name,
                              "name must be 1-32 characters of A-Z, a-z, 0-9, '_', '.', '-'",
                              std::nullopt};

@@ -358,4 +358,17 @@ TEST_CASE("open mode warns that names are not verified and keeps ?name=") {
   ws_client a, b;
   a.connect(server.port(), "alice");
   b.connect(server.port(), "alice");  // two claims of one name: open mode cannot tell them apart
+
+  // No ?name= at all: a guest name. An empty one is an invalid name, refused with 4001.
+  ws_connect_options quiet;
+  quiet.expect_welcome = false;
+  ws_client guest;
+  quiet.no_name = true;
+  guest.connect(server.port(), "", quiet);
+  CHECK(guest.next_of_type("welcome")["user"].get<std::string>().rfind("guest-", 0) == 0);
+  ws_client empty;
+  quiet.no_name = false;
+  empty.connect(server.port(), "", quiet);
+  CHECK(empty.next_of_type("error")["code"] == "invalid_name");
+  CHECK(empty.expect_close().code == 4001);
 }
