@@ -248,6 +248,18 @@ TEST_CASE_FIXTURE(auth_fixture, "when the token expires the session sends error 
   CHECK(c.sink->size() == 0);
 }
 
+TEST_CASE_FIXTURE(auth_fixture, "a token that expires in a thousand years is not taken for expired") {
+  // Its exp in nanoseconds would overflow a timer: the session watches it a day at a time.
+  auto c = open();
+  send(c, R"({"type":"auth","token":")" + token("alice", {}, int64_t{1000} * 365 * 24 * 3600) + R"("})");
+  REQUIRE(c.sink->take("welcome").size() == 1);
+  advance(1s);
+  CHECK(c.sink->take("error").empty());
+  advance(std::chrono::hours(24 * 3 + 1));
+  CHECK(c.sink->take("error").empty());
+  CHECK(c.sink->close_code() == 0);
+}
+
 TEST_CASE_FIXTURE(auth_fixture, "after expiry every command but refresh gets token_expired") {
   auto c = open();
   send(c, R"({"type":"auth","token":")" + token("alice", {}, 2) + R"("})");

@@ -227,13 +227,17 @@ void welcome(self_ptr self) {
   reply(self, ev);
 }
 
-/// Asks for a refresh when the token's exp passes (a timer per token; older ones are ignored).
+/// Asks for a refresh when the token's exp passes (a timer per token; older ones are ignored). A
+/// far exp is watched a day at a time: years in nanoseconds would overflow the timer's duration.
 void watch_expiry(self_ptr self) {
   auto& st = self->state;
   if (!st.who.expires_at)
     return;
-  auto left = std::chrono::seconds{std::max<int64_t>(0, *st.who.expires_at - auth::unix_now())};
-  self->delayed_send(self, left, reauth_atom::value, st.token_generation);
+  constexpr int64_t longest_wait = 24 * 3600;
+  auto left = std::max<int64_t>(*st.who.expires_at - auth::unix_now(), 0);
+  st.expiry_far = left > longest_wait;
+  self->delayed_send(self, std::chrono::seconds{std::min(left, longest_wait)}, reauth_atom::value,
+                     st.token_generation);
 }
 
 /// A verified user's session starts: the presence tracker registers it unless the user is banned
@@ -592,6 +596,10 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
       auto& st = self->state;
       if (generation != st.token_generation || st.phase != sign_in_phase::signed_in || st.closing)
         return;
+      if (st.expiry_far) {
+        watch_expiry(self);  // the day ran out, not the token
+        return;
+      }
       // Until a refresh arrives nothing else is handled; the connection and its rooms stay.
       st.phase = sign_in_phase::expired;
       auto grace = std::chrono::duration_cast<std::chrono::seconds>(st.cfg->refresh_grace).count();

@@ -84,6 +84,7 @@ struct session_state {
   /// buffer), display name, roles, the token's private rooms and exp.
   auth::identity who;
   sign_in_phase phase = sign_in_phase::signed_in;
+  bool expiry_far = false;  ///< the expiry timer waits a day, not until exp (see watch_expiry)
   /// Counts sign-ins and refreshes: a timer set for an older token finds another number and does nothing.
   uint64_t token_generation = 0;
   uint64_t session_id = 0;  ///< shown as 16 hex digits, which would not fit inline
