@@ -30,17 +30,6 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-/// The ban of `user` in force now, if any (an expired one is forgotten on the way).
-std::optional<std::optional<int64_t>> ban_of(presence_memory& mem, const std::string& user) {
-  auto i = mem.server_bans.find(user);
-  if (i == mem.server_bans.end())
-    return std::nullopt;
-  if (i->second && *i->second <= now_ms()) {
-    mem.server_bans.erase(i);
-    return std::nullopt;
-  }
-  return i->second;
-}
 
 /// Registers a live session of `user`.
 void track(self_ptr self, std::string user, const caf::actor& session) {
@@ -54,7 +43,7 @@ void track(self_ptr self, std::string user, const caf::actor& session) {
 
 /// Admits a session unless its user is banned from the server.
 caf::expected<ok_atom> admit_now(self_ptr self, std::string user, const caf::actor& session) {
-  if (auto ban = ban_of(*self->state.mem, user))
+  if (auto ban = in_force(self->state.mem->server_bans, user, now_ms()))
     return make_protocol_error(protocol::error_code::banned, *ban);
   track(self, std::move(user), session);
   return ok_atom::value;

@@ -2,6 +2,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/grace_queue.hpp"
+#include "actors/restriction_map.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
 
@@ -32,7 +33,7 @@ struct presence_memory {
   grace_queue grace;
   /// Users banned from the server: user -> until (ms since the Unix epoch; nullopt: for good).
   /// Read from the store at the first sign-in, then kept up to date by moderate_atom.
-  std::unordered_map<std::string, std::optional<int64_t>> server_bans;
+  restriction_map server_bans;
   bool bans_loaded = false;
 };
 

@@ -263,18 +263,6 @@ void publish(self_ptr self, protocol::chat_message msg) {
   remember(*st.mem, held_message{std::move(msg), std::move(encoded)}, st.cfg.rooms.history_size);
 }
 
-/// The restriction of `user` in force now, if any; an expired one is forgotten on the way.
-std::optional<std::optional<int64_t>> in_force(restriction_map& map, const std::string& user) {
-  auto i = map.find(user);
-  if (i == map.end())
-    return std::nullopt;
-  if (i->second && *i->second <= now_ms()) {
-    map.erase(i);
-    return std::nullopt;
-  }
-  return i->second;
-}
-
 /// After a crash: messages the store committed for the previous incarnation but whose commit
 /// answer it never saw. They were accepted, so members get them now.
 void catch_up(self_ptr self) {
@@ -304,7 +292,7 @@ caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const
   auto& st = self->state;
   auto& mem = *st.mem;
   auto id = session.id();
-  if (auto ban = in_force(mem.bans, req.user))
+  if (auto ban = in_force(mem.bans, req.user, now_ms()))
     return make_protocol_error(protocol::error_code::banned, *ban);
   bool already = mem.members.count(id) > 0;
   if (!already && mem.members.size() >= st.cfg.rooms.capacity)
@@ -510,7 +498,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       auto i = mem.members.find(session.id());
       if (i == mem.members.end())
         return make_protocol_error(protocol::error_code::not_member);
-      if (auto mute = in_force(mem.mutes, i->second.user))
+      if (auto mute = in_force(mem.mutes, i->second.user, now_ms()))
         return make_protocol_error(protocol::error_code::muted, *mute);
       auto store = store_of(self);
       if (!store)
@@ -586,7 +574,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       // A room too large to name its users does not announce who is typing either.
       if (i == st.mem->members.end() || st.mem->mode == presence_mode::counts)
         return;
-      if (in_force(st.mem->mutes, i->second.user))
+      if (in_force(st.mem->mutes, i->second.user, now_ms()))
         return;  // a muted user's typing would announce messages that cannot come
       auto now = self->clock().now();
       auto [last, fresh] = st.last_typing.emplace(i->second.user, now);

@@ -2,6 +2,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/grace_queue.hpp"
+#include "actors/restriction_map.hpp"
 #include "config/settings.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
@@ -25,8 +26,6 @@ struct room_member {
   std::string name;  ///< display name for the messages it posts; empty: the user id
 };
 
-/// Users a room keeps out or silences: user -> until (ms since the Unix epoch; nullopt: for good).
-using restriction_map = std::unordered_map<std::string, std::optional<int64_t>>;
 
 /// A message a room holds in memory: the record, and the very frame it was broadcast as, which
 /// "joined" splices in so that a join never encodes a message again.
