@@ -551,6 +551,20 @@ out_json message_array(const std::vector<chat_message>& messages) {
   return array;
 }
 
+/// What "moderation" and "moderated" both say: the action and its target (no room: server-wide; a
+/// delete names its message, the others their user).
+out_json moderation_object(const char* type, moderation_action action, const std::string& room,
+                           const std::string& user, uint64_t id) {
+  out_json object{{"type", type}, {"action", to_string(action)}};
+  if (!room.empty())
+    object["room"] = room;
+  if (action == moderation_action::delete_message)
+    object["id"] = id;
+  else
+    object["user"] = user;
+  return object;
+}
+
 } // namespace
 
 // -- public interface --------------------------------------------------------------------------------
@@ -637,13 +651,7 @@ std::string encode(const refreshed_event& ev) {
 }
 
 std::string encode(const moderation_event& ev) {
-  out_json object{{"type", "moderation"}, {"action", to_string(ev.action)}};
-  if (!ev.room.empty())
-    object["room"] = ev.room;
-  if (ev.action == moderation_action::delete_message)
-    object["id"] = ev.id;
-  else
-    object["user"] = ev.user;
+  auto object = moderation_object("moderation", ev.action, ev.room, ev.user, ev.id);
   object["by"] = ev.by;
   if (ev.until)
     object["until"] = *ev.until;
@@ -653,13 +661,7 @@ std::string encode(const moderation_event& ev) {
 }
 
 std::string encode(const moderated_event& ev) {
-  out_json object{{"type", "moderated"}, {"action", to_string(ev.action)}};
-  if (!ev.room.empty())
-    object["room"] = ev.room;
-  if (ev.action == moderation_action::delete_message)
-    object["id"] = ev.id;
-  else
-    object["user"] = ev.user;
+  auto object = moderation_object("moderated", ev.action, ev.room, ev.user, ev.id);
   put_ref(object, ev.ref);
   return dump(object);
 }
