@@ -226,6 +226,20 @@ void add_restrictions(self_ptr self, const std::string& name, room_snapshot& sna
   snapshot.mutes = to_restrictions(db.restrictions_of(name, storage::restriction_kind::mute, now));
 }
 
+/// `snapshot` with the room's bans and mutes, or store_unavailable: refused rather than opened
+/// without its bans, since the room would let banned users in.
+caf::expected<room_snapshot> with_restrictions(self_ptr self, const std::string& name,
+                                               room_snapshot snapshot) {
+  try {
+    add_restrictions(self, name, snapshot);
+  } catch (const db_error& err) {
+    report_fault(self, err);
+    return unavailable();
+  }
+  report_success(self);
+  return snapshot;
+}
+
 /// A room that is neither in memory nor stored: refused at the cap or without `may_create`;
 /// otherwise it gets an epoch and counts as unwritten until its first message or retire_atom.
 caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name, bool may_create) {
@@ -234,17 +248,12 @@ caf::result<room_snapshot> open_new_room(self_ptr self, const std::string& name,
     return make_protocol_error(protocol::error_code::room_limit);
   if (!may_create)
     return make_protocol_error(protocol::error_code::rate_limited);
-  room_snapshot snapshot{new_epoch(), 0, {}, true};
-  try {
-    // A room can be moderated before it exists (or after it retired unwritten): its bans hold.
-    add_restrictions(self, name, snapshot);
-  } catch (const db_error& err) {
-    report_fault(self, err);
-    return unavailable();
-  }
-  report_success(self);
-  st.unwritten.emplace(name, snapshot.epoch);
-  return snapshot;
+  // A room can be moderated before it exists (or after it retired unwritten): its bans hold.
+  auto snapshot = with_restrictions(self, name, room_snapshot{new_epoch(), 0, {}, true});
+  if (!snapshot)
+    return std::move(snapshot.error());
+  st.unwritten.emplace(name, snapshot->epoch);
+  return std::move(*snapshot);
 }
 
 /// Runs a read after committing what is pending, so a reader sees every message acknowledged
@@ -415,16 +424,10 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
            bool may_create) -> caf::result<room_snapshot> {
       auto& st = self->state;
       if (auto i = st.unwritten.find(name); i != st.unwritten.end()) {
-        room_snapshot snapshot{i->second, 0, {}, false};
-        try {
-          add_restrictions(self, name, snapshot);
-        } catch (const db_error& err) {
-          // Refused rather than opened without its bans: the room would let banned users in.
-          report_fault(self, err);
-          return unavailable();
-        }
-        report_success(self);
-        return snapshot;
+        auto snapshot = with_restrictions(self, name, room_snapshot{i->second, 0, {}, false});
+        if (!snapshot)
+          return std::move(snapshot.error());
+        return std::move(*snapshot);
       }
       if (st.rooms.count(name) == 0) {
         try {
