@@ -147,13 +147,15 @@ int run(app_config& cfg) {
                                     },
                                     nullptr, true});
 
-  int rc = net::run_server(
+  net::shutdown_signals signals;
+  net::server public_server{
     s, make_codec_limits(s),
     [&sys, shared = std::make_shared<const session_config>(session_cfg)](
       frame_sink_ptr sink, std::optional<auth::identity> who) {
       return sys.spawn(session, std::move(sink), std::move(who), shared);
     },
-    session_cfg.verifier);
+    session_cfg.verifier};
+  int rc = public_server.start() ? signals.wait(public_server) : 1;
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});

@@ -159,6 +159,8 @@ void server_process::write_config(const server_options& opts) {
     {"server.port", "0"},
     {"server.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web\""},
     {"store.path", "\"" + temp_dir_ + "/parley.db\""},
+    // Stopping closes every connection at once, as tests expect; drain tests set a period.
+    {"server.drain_period", "0s"},
   };
   for (const auto& [key, value] : opts.ini)
     values[key] = value;
