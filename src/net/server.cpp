@@ -3,6 +3,7 @@
 #include "net/listener.hpp"
 #include "net/server_context.hpp"
 #include "net/io_loop.hpp"
+#include "net/service_notify.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -221,6 +222,7 @@ int run_server(const settings& cfg, const protocol::codec_limits& limits, sessio
   asio::signal_set signals{signals_ioc, SIGINT, SIGTERM, SIGHUP};
   if (!srv.start())
     return 1;
+  notify_service_manager("READY=1");  // systemd's Type=notify: the port accepts connections now
   std::function<void(const boost::system::error_code&, int)> on_signal =
     [&](const boost::system::error_code& ec, int sig) {
       if (ec)
@@ -234,6 +236,7 @@ int run_server(const settings& cfg, const protocol::codec_limits& limits, sessio
     };
   signals.async_wait(on_signal);
   signals_ioc.run();
+  notify_service_manager("STOPPING=1");
   srv.stop();
   spdlog::default_logger()->flush();
   return 0;
