@@ -3,6 +3,7 @@
 #include "net/listener.hpp"
 #include "net/server_context.hpp"
 #include "net/io_loop.hpp"
+#include "net/service_notify.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -254,6 +255,7 @@ int shutdown_signals::wait(server& srv, std::function<void()> on_shutdown) {
   asio::steady_timer poll{d.ioc};
   std::chrono::steady_clock::time_point deadline;
   bool shutting_down = false;
+  notify_service_manager("READY=1");  // systemd's Type=notify: the port accepts connections now
 
   // While draining: done once every connection has ended, or when the period and grace are over.
   std::function<void()> watch_drain = [&] {
@@ -280,6 +282,7 @@ int shutdown_signals::wait(server& srv, std::function<void()> on_shutdown) {
         return;
       } else {
         shutting_down = true;
+        notify_service_manager("STOPPING=1");
         spdlog::info("parley shutting down on signal {} (a second one stops at once)", sig);
         if (on_shutdown)
           on_shutdown();

@@ -87,6 +87,7 @@ public:
   /// Blocks until the server should stop, then stops it: the first SIGTERM or SIGINT drains it
   /// over server.drain_period and waits for its connections to end (at most the period plus
   /// server.shutdown_grace); a second one stops at once. SIGHUP reloads the TLS certificate.
+  /// Under systemd (NOTIFY_SOCKET) it sends READY=1 first and STOPPING=1 when a shutdown begins.
   /// `on_shutdown` runs on this thread when a shutdown begins (e.g. to tell systemd). Returns 0.
   int wait(server& srv, std::function<void()> on_shutdown = nullptr);
 
