@@ -84,10 +84,11 @@ std::vector<std::string> unknown_metrics(std::string expr, const std::set<std::s
 std::vector<std::string> expressions(const json& dashboard) {
   std::vector<std::string> out;
   std::vector<const json*> panels;
-  for (const auto& p : dashboard.value("panels", json::array())) {
+  for (const auto& p : dashboard.at("panels")) {
     panels.push_back(&p);
-    for (const auto& inner : p.value("panels", json::array()))
-      panels.push_back(&inner);
+    if (p.contains("panels"))  // a collapsed row keeps its panels inside
+      for (const auto& inner : p["panels"])
+        panels.push_back(&inner);
   }
   for (const auto* p : panels)
     for (const auto& t : p->value("targets", json::array()))
