@@ -1,5 +1,6 @@
 // The metric primitives and their Prometheus text exposition.
 
+#include "metrics/histogram_batch.hpp"
 #include "metrics/registry.hpp"
 
 #include <doctest/doctest.h>
@@ -98,4 +99,34 @@ TEST_CASE("counters and histograms lose no update across threads") {
   CHECK(snap.count == 40000);
   CHECK(snap.buckets[1] == 40000);
   CHECK(snap.sum == doctest::Approx(80000));
+}
+
+TEST_CASE("a histogram batch adds its observations to the histogram only when flushed") {
+  histogram h{{1, 10}};
+  {
+    histogram_batch batch{h};
+    batch.observe(0.5);
+    batch.observe(5);
+    batch.observe(50);
+    CHECK(batch.pending() == 3);
+    CHECK(h.read().count == 0);
+    batch.flush();
+    CHECK(batch.pending() == 0);
+    auto snap = h.read();
+    CHECK(snap.count == 3);
+    CHECK(snap.buckets == std::vector<uint64_t>{1, 1, 1});
+    CHECK(snap.sum == doctest::Approx(55.5));
+    batch.observe(2);
+  }  // a batch that goes away flushes what it holds
+  CHECK(h.read().count == 4);
+  CHECK(h.read().buckets[1] == 2);
+}
+
+TEST_CASE("a full histogram batch flushes itself") {
+  histogram h{{1}};
+  histogram_batch batch{h};
+  for (uint64_t i = 0; i < histogram_batch::flush_at; ++i)
+    batch.observe(0.1);
+  CHECK(batch.pending() == 0);
+  CHECK(h.read().count == histogram_batch::flush_at);
 }

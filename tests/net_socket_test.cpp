@@ -2,6 +2,7 @@
 // fake session actor that records what it receives, and Beast clients.
 
 #include "actors/actors.hpp"
+#include "metrics/server_metrics.hpp"
 #include "net/connection_sink.hpp"
 #include "net/server.hpp"
 #include "protocol/codec.hpp"
@@ -784,4 +785,64 @@ TEST_CASE("the HTTP side serves healthz, static files and 404s on one keep-alive
   }
   std::error_code ec;
   fs::remove_all(root, ec);
+}
+
+// -- metrics ------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Polls until `done` holds or the timeout passes (connections end on their loop's thread).
+template <class F>
+bool eventually(F done, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("connections are counted when opened and when they end, by close code; refusals by reason") {
+  auto& m = metrics::server_metrics();
+  auto opened = m.connections_opened.value();
+  auto open = m.connections_open.value();
+  auto closed_normal = m.connections_closed.with({"1000"}).value();
+  auto closed_abuse = m.connections_closed.with({"4002"}).value();
+  auto closed_abnormal = m.connections_closed.with({"1006"}).value();
+  auto refused_origin = m.handshakes_refused.with({"origin"}).value();
+  fixture f;
+  f.s.server.allowed_origins = {"https://chat.example"};
+  f.start();
+  {
+    ws_client a;
+    REQUIRE_FALSE(a.connect(f.srv->port(), "/ws"));
+    f.wait_sink(0);
+    ws_client b;
+    REQUIRE_FALSE(b.connect(f.srv->port(), "/ws"));
+    f.wait_sink(1);
+    ws_client c;
+    REQUIRE_FALSE(c.connect(f.srv->port(), "/ws"));
+    auto sink_c = f.wait_sink(2);
+    CHECK(m.connections_opened.value() == opened + 3);
+    CHECK(m.connections_open.value() == open + 3);
+    // a closes normally, the server closes b with 4002, c just goes away.
+    REQUIRE_FALSE(run_op(a.ioc, a.ws.next_layer(), [&](auto h) {
+      a.ws.async_close(websocket::close_code::normal, h);
+    }));
+    f.rec->sink(1)->close(close_code::abuse, "bye");
+    CHECK(b.read_until_closed() == close_code::abuse);
+    c.ws.next_layer().close();
+  }
+  CHECK(eventually([&] { return m.connections_open.value() == open; }));
+  CHECK(m.connections_closed.with({"1000"}).value() == closed_normal + 1);
+  CHECK(m.connections_closed.with({"4002"}).value() == closed_abuse + 1);
+  CHECK(m.connections_closed.with({"1006"}).value() == closed_abnormal + 1);
+
+  ws_client refused;
+  CHECK(refused.connect(f.srv->port(), "/ws", std::string{"https://evil.example"}));
+  CHECK(eventually([&] { return m.handshakes_refused.with({"origin"}).value() == refused_origin + 1; }));
+  CHECK(m.connections_opened.value() == opened + 3);
 }

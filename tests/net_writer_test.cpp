@@ -2,6 +2,7 @@
 // how many batches and system calls frames take (corking), the backlog of a full socket, and the
 // close handshake's phases.
 
+#include "metrics/server_metrics.hpp"
 #include "net/connection_sink.hpp"
 #include "net/connection_writer.hpp"
 #include "net/io_loop.hpp"
@@ -213,4 +214,84 @@ TEST_CASE("a peer's close is answered with its code and the writer drains, then 
   f.client.non_blocking(false);
   f.client.read_some(asio::buffer(rest), ec);
   CHECK(ec == asio::error::eof);
+}
+
+// -- metrics: delivery latency and the close code ---------------------------------------------------
+
+namespace {
+
+/// The shared latency histogram, with what this thread observed flushed into it.
+parley::metrics::histogram::snapshot read_latency() {
+  parley::metrics::flush_thread_metrics();
+  return parley::metrics::server_metrics().delivery_latency.read();
+}
+
+uint64_t latency_observations() {
+  return read_latency().count;
+}
+
+frame stamped(std::string text, std::chrono::steady_clock::duration age) {
+  return make_frame(std::move(text), frame_class::message, std::chrono::steady_clock::now() - age);
+}
+
+} // namespace
+
+TEST_CASE("each stamped message in a written batch is observed once, with its age; other frames are not") {
+  writer_fixture f;
+  auto before = read_latency();
+  for (int i = 0; i < 3; ++i)
+    f.sink->push(stamped("m" + std::to_string(i), 50ms), frame_priority::essential);
+  f.sink->push(make_frame("reply"), frame_priority::essential);
+  f.sink->push(make_frame("t", frame_class::typing), frame_priority::droppable);
+  f.writer->flush(f.owner);
+  // Nothing reaches the shared histogram until the thread's batch is flushed (the loop's sweep).
+  CHECK(parley::metrics::server_metrics().delivery_latency.read().count == before.count);
+  auto after = read_latency();
+  CHECK(after.count == before.count + 3);
+  CHECK(after.sum - before.sum >= 0.150);
+  CHECK(after.sum - before.sum < 0.150 + 3 * 5.0);  // observed now, not at some other time
+  CHECK(f.read_frames(5).size() == 5);
+}
+
+TEST_CASE("a stamped message whose write waits for the socket is observed when that write completes") {
+  writer_fixture f{{1 << 20, 8 << 20}, 4096, 4096};
+  auto before = latency_observations();
+  auto big = stamped(std::string(64 * 1024, 'B'), 1ms);
+  std::size_t bigs = 0;
+  while (f.writer->backlog_bytes() == 0 && bigs < 100) {
+    f.sink->push(big, frame_priority::essential);
+    f.writer->flush(f.owner);
+    ++bigs;
+  }
+  REQUIRE(f.writer->backlog_bytes() > 0);
+  // Every batch but the waiting one is on the wire and observed; the waiting one is not yet.
+  CHECK(latency_observations() == before + bigs - 1);
+  REQUIRE(f.read_frames(bigs).size() == bigs);
+  CHECK(latency_observations() == before + bigs);
+}
+
+TEST_CASE("the close code is whoever closed first: ours, the peer's, or 1006 without a handshake") {
+  {
+    writer_fixture f;
+    f.sink->close(close_code::abuse, "bye");
+    f.writer->flush(f.owner);
+    f.writer->peer_closed(close_code::normal, f.owner);
+    CHECK(f.writer->close_code() == close_code::abuse);
+  }
+  {
+    writer_fixture f;
+    f.writer->peer_closed(close_code::going_away, f.owner);
+    CHECK(f.writer->close_code() == close_code::going_away);
+  }
+  {
+    writer_fixture f;
+    f.writer->fail(close_code::too_big, "too big", f.owner);
+    CHECK(f.writer->close_code() == close_code::too_big);
+  }
+  {
+    writer_fixture f;
+    CHECK(f.writer->close_code() == 1006);
+    f.writer->abort();
+    CHECK(f.writer->close_code() == 1006);
+  }
 }

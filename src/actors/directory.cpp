@@ -1,6 +1,7 @@
 #include "actors/directory.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
 #include "actors/room.hpp"
 
@@ -99,6 +100,7 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
 
   return {
     [self](get_atom, const std::string& name, bool may_create) -> caf::result<room_lookup> {
+      sample_mailbox(self, metrics::actor_kind::directory);
       auto& st = self->state;
       auto i = st.mem->rooms.find(name);
       if (i != st.mem->rooms.end())

@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/grace_timer.hpp"
+#include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -113,9 +114,11 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
 
   return {
     [self](put_atom, std::string& user, caf::actor& session) {
+      sample_mailbox(self, metrics::actor_kind::presence);
       track(self, std::move(user), session);
     },
     [self](admit_atom, std::string& user, caf::actor& session) -> caf::result<ok_atom> {
+      sample_mailbox(self, metrics::actor_kind::presence);
       if (!self->state.mem->bans_loaded)
         return load_bans_then_admit(self, std::move(user), std::move(session));
       auto result = admit_now(self, std::move(user), session);
@@ -151,6 +154,7 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
       return promise;
     },
     [self](status_atom, const std::vector<std::string>& users) {
+      sample_mailbox(self, metrics::actor_kind::presence);
       auto& mem = *self->state.mem;
       std::vector<protocol::user_status> result;
       result.reserve(users.size());

@@ -2,7 +2,9 @@
 
 #include "actors/errors.hpp"
 #include "actors/grace_timer.hpp"
+#include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
+#include "metrics/server_metrics.hpp"
 #include "protocol/codec.hpp"
 
 #include <caf/actor_system.hpp>
@@ -29,15 +31,21 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-frame encode_frame(const protocol::chat_message& msg) {
-  return make_frame(protocol::encode(msg));
+/// A chat message's frame; `accepted` is set only when it is broadcast as newly accepted.
+frame encode_frame(const protocol::chat_message& msg, encoded_frame::clock::time_point accepted = {}) {
+  return make_frame(protocol::encode(msg), frame_class::message, accepted);
 }
 
-/// Sends one encoded frame to every member except `skip` (0: nobody skipped).
-void fan_out(room_state& st, const frame& payload, frame_priority priority, caf::actor_id skip = 0) {
+/// Sends one encoded frame to every member except `skip` (0: nobody skipped). Returns how many
+/// connections queued it: callers count deliveries with one atomic add per fan-out, not one per
+/// recipient.
+std::size_t fan_out(room_state& st, const frame& payload, frame_priority priority,
+                    caf::actor_id skip = 0) {
+  std::size_t queued = 0;
   for (auto& [id, member] : st.mem->members)
-    if (id != skip)
-      member.sink->push(payload, priority);
+    if (id != skip && member.sink->push(payload, priority))
+      ++queued;
+  return queued;
 }
 
 // -- presence ---------------------------------------------------------------------------------------
@@ -57,8 +65,9 @@ protocol::presence_summary summary(const room_state& st, std::size_t names) {
 /// rarely, and a client then needs no `who` round trips, which after a switch back to users mode
 /// would be every member paging the whole list at once.
 frame encode_state(const room_state& st) {
-  return make_frame(protocol::encode(
-    protocol::presence_state_event{st.mem->name, summary(st, st.mem->present.size())}));
+  return make_frame(protocol::encode(protocol::presence_state_event{
+                      st.mem->name, summary(st, st.mem->present.size())}),
+                    frame_class::presence);
 }
 
 /// Pushes a presence frame to one member; a member whose queue refused it is stale until a
@@ -138,7 +147,7 @@ void flush(self_ptr self) {
   } else {
     std::vector<caf::actor_id> missed;
     if (!st.pending.empty()) {
-      auto diff = make_frame(protocol::encode(make_diff(st)));
+      auto diff = make_frame(protocol::encode(make_diff(st)), frame_class::presence);
       st.pending.clear();
       for (auto& [id, member] : mem.members)
         if (st.stale.count(id) == 0 && !member.sink->push(diff, frame_priority::droppable))
@@ -257,9 +266,12 @@ store_actor store_of(self_ptr self) {
 /// Broadcasts a committed message and keeps it in memory with the frame it went out as.
 void publish(self_ptr self, protocol::chat_message msg) {
   auto& st = self->state;
-  auto encoded = encode_frame(msg);
+  // Stamped once for all recipients: the write path measures accept-to-write latency from here.
+  auto encoded = encode_frame(msg, encoded_frame::clock::now());
   st.last_typing.erase(msg.from);
-  fan_out(st, encoded, frame_priority::essential);
+  auto& stats = metrics::server_metrics();
+  stats.messages_accepted.inc();
+  stats.deliveries.inc(fan_out(st, encoded, frame_priority::essential));
   remember(*st.mem, held_message{std::move(msg), std::move(encoded)}, st.cfg.rooms.history_size);
 }
 
@@ -300,6 +312,7 @@ caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const
   if (!already) {
     self->monitor(session);
     mem.members.emplace(id, room_member{session, req.user, req.sink, req.name});
+    metrics::server_metrics().room_members.add();
     // Back within the grace: nobody saw the user go, so nobody sees them come back.
     if (st.user_sessions[req.user]++ == 0 && !mem.grace.cancel(req.user))
       record(self, req.user, true);
@@ -327,6 +340,7 @@ bool drop_member(self_ptr self, caf::actor_id id, std::string& user) {
     return false;
   user = std::move(i->second.user);
   st.mem->members.erase(i);
+  metrics::server_metrics().room_members.sub();
   st.stale.erase(id);
   bool last = --st.user_sessions[user] == 0;
   if (last)
@@ -426,6 +440,17 @@ void enforce(self_ptr self, const moderation_record& record) {
 
 } // namespace
 
+room_memory::room_memory(std::string room_name, uint64_t room_epoch, caf::timespan grace)
+  : name(std::move(room_name)), epoch(room_epoch), grace(grace) {
+  metrics::server_metrics().rooms.add();
+}
+
+room_memory::~room_memory() {
+  auto& stats = metrics::server_metrics();
+  stats.rooms.sub();
+  stats.room_members.sub(static_cast<int64_t>(members.size()));
+}
+
 std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snapshot& snapshot,
                                               caf::timespan grace) {
   auto mem = std::make_shared<room_memory>(std::move(name), snapshot.epoch, grace);
@@ -459,6 +484,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
 
   return {
     [self](join_atom, caf::actor session, join_request& req) -> caf::result<join_result> {
+      sample_mailbox(self, metrics::actor_kind::room);
       auto& st = self->state;
       auto store = store_of(self);
       if (replay_source(st, req) != replay_from::store || !store) {
@@ -493,6 +519,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
     },
     [self](post_atom, caf::actor session, std::string& text,
            std::string& cid) -> caf::result<uint64_t> {
+      sample_mailbox(self, metrics::actor_kind::room);
       auto& st = self->state;
       auto& mem = *st.mem;
       auto i = mem.members.find(session.id());
@@ -583,7 +610,8 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
           return; // coalesced: the others already know this user is typing
         last->second = now;
       }
-      auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}));
+      auto payload = make_frame(protocol::encode(protocol::typing_event{st.mem->name, i->second.user}),
+                                frame_class::typing);
       fan_out(st, payload, frame_priority::droppable, session.id());
     },
     [self](moderate_atom, moderation_record& record) -> caf::result<ok_atom> {

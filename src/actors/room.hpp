@@ -45,10 +45,12 @@ struct room_config {
 /// and so does who is present. The store is the durable record; this is the room's fast copy of its
 /// newest part.
 struct room_memory {
-  room_memory(std::string room_name, uint64_t room_epoch, caf::timespan grace)
-    : name(std::move(room_name)), epoch(room_epoch), grace(grace) {
-    // nop
-  }
+  /// Counts a room in memory (parley_rooms) from here to the destructor.
+  room_memory(std::string room_name, uint64_t room_epoch, caf::timespan grace);
+  /// Uncounts the room and the memberships it still holds.
+  ~room_memory();
+  room_memory(const room_memory&) = delete;
+  room_memory& operator=(const room_memory&) = delete;
 
   std::string name;
   uint64_t epoch;                  ///< changes only when history is lost (a new database)

@@ -1,6 +1,7 @@
 #include "actors/session.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
 #include "protocol/codec.hpp"
 
@@ -93,8 +94,12 @@ void fail(self_ptr self, const caf::error& err, const protocol::ref_t& ref) {
     message = "the room is restarting; retry shortly";
   else if (code == error_code::store_unavailable)
     message = "the message store cannot write right now; nothing was accepted, retry shortly";
-  else if (code == error_code::rate_limited)
+  else if (code == error_code::rate_limited) {
+    // The only rate limit that comes back as an error from another actor: the store refused to
+    // create a room without a new-room token.
+    metrics::server_metrics().rate_limit_hit(metrics::limit_kind::new_room);
     message = "slow down: too many new rooms; joining existing rooms still works";
+  }
   else if (code == error_code::room_limit)
     message = "the server holds as many rooms as it allows; joining existing rooms still works";
   else if (code == error_code::banned)
@@ -526,12 +531,16 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
 
   return {
     [self](inbound_atom, protocol::inbound& in) {
+      sample_mailbox(self, metrics::actor_kind::session);
+      auto& stats = metrics::server_metrics();
+      stats.frame_in(in);
       auto& st = self->state;
       // Ends with this handler unless a request made for the frame keeps it (see frame_ticket).
       auto ticket = std::make_shared<frame_ticket>(st.sink);
       if (st.closing)
         return;
       if (!st.bucket->try_take(self->clock().now())) {
+        stats.rate_limit_hit(metrics::limit_kind::frame);
         fail(self, error_code::rate_limited, "slow down: too many frames", in.ref);
         return;
       }

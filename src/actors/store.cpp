@@ -1,6 +1,7 @@
 #include "actors/store.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -110,6 +111,8 @@ void flush(self_ptr self) {
   auto creating = std::move(st.creating);
   st.creating.clear();
   std::unordered_map<std::string, int64_t> created;  // room name -> key of the row just written
+  auto started = std::chrono::steady_clock::now();
+  std::size_t written = 0;
   try {
     auto& db = database(self);
     db.begin();
@@ -122,6 +125,7 @@ void flush(self_ptr self) {
           continue;
         auto key = p.room_key != 0 ? p.room_key : created.at(p.msg.room);
         db.insert_message(key, p.epoch, p.msg);
+        ++written;
         last_ids[key] = p.msg.id;
       }
       for (auto& [key, last_id] : last_ids)
@@ -144,6 +148,11 @@ void flush(self_ptr self) {
     return;
   }
   report_success(self);
+  // Successful commits only: a failed one is a fault (logged and counted by the supervisor).
+  auto& stats = metrics::server_metrics();
+  stats.store_commit_seconds.observe(
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  stats.store_commit_group_size.observe(static_cast<double>(written));
   for (auto& [name, key] : created) {
     // Not cached if a fault cleared the cache meanwhile: then it is loaded from the row on next use.
     if (auto i = st.rooms.find(name); i != st.rooms.end())
@@ -454,6 +463,7 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
       });
     },
     [self](append_atom, uint64_t epoch, protocol::chat_message& msg) {
+      sample_mailbox(self, metrics::actor_kind::store);
       return append(self, epoch, msg);
     },
     [self](history_atom, const std::string& name, uint64_t before,

@@ -1,5 +1,7 @@
 #include "actors/supervisor.hpp"
 
+#include "actors/mailbox_probe.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/exit_reason.hpp>
@@ -33,6 +35,7 @@ void give_up(self_ptr self, const std::string& key) {
   auto i = self->state.children.find(key);
   auto spec = std::move(i->second.spec);
   self->state.children.erase(i);
+  metrics::server_metrics().supervisor_give_up(key);
   spdlog::error("supervisor gives up on {}: more than {} restarts within {} ms", key,
                 self->state.cfg.max_restarts, as_ms(self->state.cfg.restart_window));
   if (spec.on_give_up)
@@ -64,6 +67,7 @@ void on_child_down(self_ptr self, caf::down_msg& dm) {
   }
   auto delay = child.delays.next(st.rng);
   ++child.generation;
+  metrics::server_metrics().supervisor_restart(key);
   spdlog::warn("supervisor restarts {} in {} ms after it failed with {} (restart {} of {} within "
                "the window)",
                key, as_ms(delay), self->system().render(dm.reason), child.intensity.recent(),
@@ -78,7 +82,10 @@ supervisor_actor::behavior_type supervisor(self_ptr self, supervisor_settings cf
   self->state.cfg = cfg;
   self->state.rng.seed(seed);
   self->state.on_fatal = std::move(on_fatal);
-  self->set_down_handler([self](caf::down_msg& dm) { on_child_down(self, dm); });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    sample_mailbox(self, metrics::actor_kind::supervisor);
+    on_child_down(self, dm);
+  });
 
   return {
     [self](start_atom, child_spec& spec) -> caf::actor {
@@ -130,6 +137,7 @@ supervisor_actor::behavior_type supervisor(self_ptr self, supervisor_settings cf
       auto i = self->state.children.find(key);
       if (i == self->state.children.end() || i->second.generation != generation)
         return;
+      sample_mailbox(self, metrics::actor_kind::supervisor);
       spdlog::info("supervisor restarting {}", key);
       launch(self, i->second);
     },

@@ -26,11 +26,32 @@ histogram::histogram(std::vector<double> upper_bounds)
     buckets_[i].store(0, std::memory_order_relaxed);
 }
 
-void histogram::observe(double v) noexcept {
+std::size_t histogram::bucket_of(double v) const noexcept {
   // Prometheus buckets are "less than or equal": the first bound >= v.
-  auto i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  return static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+}
+
+void histogram::observe(double v) noexcept {
+  buckets_[bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
+  add_to_sum(v);
+}
+
+void histogram::add(const uint64_t* bucket_counts, double sum) noexcept {
+  uint64_t total = 0;
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+    if (bucket_counts[i] == 0)
+      continue;
+    buckets_[i].fetch_add(bucket_counts[i], std::memory_order_relaxed);
+    total += bucket_counts[i];
+  }
+  if (total == 0)
+    return;
+  count_.fetch_add(total, std::memory_order_relaxed);
+  add_to_sum(sum);
+}
+
+void histogram::add_to_sum(double v) noexcept {
   auto bits = sum_bits_.load(std::memory_order_relaxed);
   for (;;) {
     double sum;

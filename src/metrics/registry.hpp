@@ -51,6 +51,13 @@ public:
 
   void observe(double v) noexcept;
 
+  /// Adds many observations at once (see histogram_batch): `bucket_counts` holds one count per
+  /// bucket, upper_bounds().size() + 1 of them (the last for +Inf); `sum` is their total.
+  void add(const uint64_t* bucket_counts, double sum) noexcept;
+
+  /// The index of the bucket `v` falls in (upper_bounds().size() for +Inf).
+  std::size_t bucket_of(double v) const noexcept;
+
   /// A consistent-enough copy for rendering: per-bucket (not cumulative) counts, the last one
   /// being +Inf, then the total count and sum.
   struct snapshot {
@@ -62,6 +69,8 @@ public:
   const std::vector<double>& upper_bounds() const noexcept { return bounds_; }
 
 private:
+  void add_to_sum(double v) noexcept;
+
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  ///< bounds_.size() + 1 (the +Inf bucket)
   std::atomic<uint64_t> count_{0};

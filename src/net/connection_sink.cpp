@@ -1,5 +1,6 @@
 #include "net/connection_sink.hpp"
 
+#include "metrics/server_metrics.hpp"
 #include "net/io_loop.hpp"
 
 #include <spdlog/spdlog.h>
@@ -36,10 +37,14 @@ bool connection_sink::push(const frame& payload, frame_priority priority) {
     case push_result::queued:
       return true;
     case push_result::overflow:
+      metrics::server_metrics().slow_consumer_closes.inc();
       spdlog::info("connection closed a slow consumer ({} frames dropped before)", queue_.dropped());
       close_locked(close_code::slow_consumer, "slow consumer, reconnect");
       return false;
     case push_result::dropped:
+      if (payload)
+        metrics::server_metrics().frame_dropped(payload->kind);
+      return false;
     case push_result::closed:
       return false;
   }

@@ -13,8 +13,17 @@
 //   asynchronously; frames pushed meanwhile wait in the sink and leave together in the next write.
 // Streams that cannot write without waiting (TLS) take the asynchronous path for every batch.
 //
+// Delivery latency (parley_delivery_latency_seconds): when a batch is completely on the wire (at
+// once, or when its asynchronous write completes), every chat message in it that carries an accept
+// stamp is observed once, against one clock reading per batch. One observation per frame per
+// recipient, no allocation on the direct path (the stamps are read from the shared frames); only a
+// write that has to wait keeps the batch's stamps, next to the bytes it keeps anyway. Observations
+// go into the loop thread's histogram_batch (no atomics per recipient), which the loop's sweep
+// flushes into the shared histogram.
+//
 // Everything here runs on the connection's loop thread.
 
+#include "metrics/server_metrics.hpp"
 #include "net/connection_sink.hpp"
 #include "net/error_filter.hpp"
 #include "net/frame_header.hpp"
@@ -32,6 +41,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -94,6 +104,7 @@ public:
       return;
     // 1005 means the peer gave no code: answer with none either.
     auto payload = code == 1005 ? frame{} : make_close_payload(code, {});
+    note_close_code(code);
     sink_.push_control(opcode::close, std::move(payload));
     phase_ = connection_phase::draining;
     flush(owner);
@@ -104,6 +115,7 @@ public:
   void fail(uint16_t code, std::string_view why, const std::shared_ptr<void>& owner) {
     if (phase_ >= connection_phase::draining)
       return;
+    note_close_code(code);
     sink_.push_control(opcode::close, make_close_payload(code, why));
     phase_ = connection_phase::draining;
     flush(owner);
@@ -142,9 +154,19 @@ public:
   /// Write system calls made so far (an asynchronous write counts once).
   uint64_t write_calls() const noexcept { return write_calls_; }
 
+  /// The code of the connection's close handshake: the first close frame sent or received
+  /// (1005 when it had no code); 1006 (RFC 6455: closed abnormally) while there was none.
+  uint16_t close_code() const noexcept { return close_code_ != 0 ? close_code_ : 1006; }
+
 private:
   static constexpr bool writes_without_waiting =
     std::is_same_v<Stream, boost::asio::ip::tcp::socket>;
+
+  /// Keeps the first close code seen in either direction: whoever started the close handshake.
+  void note_close_code(uint16_t code) noexcept {
+    if (close_code_ == 0)
+      close_code_ = code;
+  }
 
   /// A close frame leaving means no more data; and once both sides closed, shut down after it.
   void note_close_frames(const std::vector<outbound_item>& batch) {
@@ -152,6 +174,11 @@ private:
       return;
     for (const auto& item : batch)
       if (item.header.bytes[0] == (0x80 | static_cast<uint8_t>(opcode::close))) {
+        const auto* body = item.payload ? item.payload->data() : nullptr;
+        note_close_code(item.payload && item.payload->size() >= 2
+                          ? static_cast<uint16_t>((static_cast<uint8_t>(body[0]) << 8) |
+                                                  static_cast<uint8_t>(body[1]))
+                          : 1005);
         phase_ = connection_phase::closing;
         phase_since_ = clock_type::now();
         return;
@@ -177,12 +204,14 @@ private:
         return false;
       if (index == scratch.gather.size()) {
         sink_.release_batch();
+        observe_delivered(scratch.batch);
         return true;
       }
       // The socket is full: keep only the unwritten bytes, and wait for it.
       backlog_.clear();
       for (auto i = index; i < scratch.gather.size(); ++i)
         backlog_.append(static_cast<const char*>(scratch.gather[i].data()), scratch.gather[i].size());
+      keep_stamps(scratch.batch);
     } else {
       backlog_.clear();
       for (const auto& item : scratch.batch) {
@@ -190,6 +219,7 @@ private:
         if (item.payload)
           backlog_.append(*item.payload);
       }
+      keep_stamps(scratch.batch);
     }
     scratch.batch.clear();
     write_later(owner);
@@ -273,20 +303,62 @@ private:
                                }
                                // Given back at once: most connections are idle most of the time.
                                std::string{}.swap(backlog_);
+                               observe_kept_stamps();
                                sink_.release_batch();
                                flush(owner);
                              });
+  }
+
+  /// Observes the delivery latency of every stamped chat message in a batch that is on the wire.
+  static void observe_delivered(const std::vector<outbound_item>& batch) {
+    std::optional<encoded_frame::clock::time_point> now;  // read once, and only if needed
+    for (const auto& item : batch) {
+      if (!item.payload || item.payload->accepted == encoded_frame::clock::time_point{})
+        continue;
+      if (!now)
+        now = encoded_frame::clock::now();
+      observe_latency(*now - item.payload->accepted);
+    }
+  }
+
+  static void observe_latency(encoded_frame::clock::duration latency) {
+    metrics::delivery_latency_batch().observe(std::chrono::duration<double>(latency).count());
+  }
+
+  /// A batch that must wait for the socket keeps its stamps until the write completes.
+  void keep_stamps(const std::vector<outbound_item>& batch) {
+    stamps_.reset();
+    for (const auto& item : batch) {
+      if (!item.payload || item.payload->accepted == encoded_frame::clock::time_point{})
+        continue;
+      if (!stamps_)
+        stamps_ = std::make_unique<std::vector<encoded_frame::clock::time_point>>();
+      stamps_->push_back(item.payload->accepted);
+    }
+  }
+
+  void observe_kept_stamps() {
+    if (!stamps_)
+      return;
+    auto now = encoded_frame::clock::now();
+    for (auto stamp : *stamps_)
+      observe_latency(now - stamp);
+    stamps_.reset();
   }
 
   Stream& stream_;
   connection_sink& sink_;
   io_loop& loop_;
   std::string backlog_;
+  /// The stamps of the batch in backlog_, if it has any: a pointer, because most connections never
+  /// wait for their socket and idle memory per connection counts.
+  std::unique_ptr<std::vector<encoded_frame::clock::time_point>> stamps_;
   clock_type::time_point waiting_since_{};
   clock_type::time_point phase_since_{};
   uint64_t batches_ = 0;
   uint64_t write_calls_ = 0;
   connection_phase phase_ = connection_phase::open;
+  uint16_t close_code_ = 0;  ///< 0: no close frame yet
   bool waiting_ = false;
 };
 

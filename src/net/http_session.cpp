@@ -1,5 +1,6 @@
 #include "net/http_session.hpp"
 
+#include "metrics/server_metrics.hpp"
 #include "net/client_address.hpp"
 #include "net/error_filter.hpp"
 #include "net/tls_context.hpp"
@@ -295,6 +296,7 @@ void http_session::upgrade(request&& req) {
     if (auto wait = ctx_->clients->take_handshake(*client); wait > 0) {
       auto res = text_response(req, http::status::too_many_requests, "too many handshakes\n");
       res.set(http::field::retry_after, std::to_string(wait));
+      metrics::server_metrics().rate_limit_hit(metrics::limit_kind::handshake);
       return refuse(std::move(res), "rate_limited");
     }
   }

@@ -1,5 +1,6 @@
 #include "net/io_loop.hpp"
 
+#include "metrics/server_metrics.hpp"
 #include "protocol/frame_sink.hpp"
 
 #include <boost/asio/post.hpp>
@@ -164,6 +165,8 @@ void io_loop::sweep() {
   auto now = clock_type::now();
   for (auto* conn : conns_)
     conn->check_deadlines(now);
+  // What this thread observed since the last sweep becomes visible to /metrics.
+  metrics::flush_thread_metrics();
 }
 
 } // namespace parley::net

@@ -4,12 +4,19 @@
 
 namespace parley::net {
 
-refusal_log::refusal_log(std::string what, clock::duration interval, now_function now)
-  : what_(std::move(what)), interval_(interval), now_(std::move(now)), period_start_(now_()) {
+refusal_log::refusal_log(std::string what, clock::duration interval, now_function now,
+                         metrics::family<metrics::counter>* by_reason)
+  : what_(std::move(what)),
+    interval_(interval),
+    now_(std::move(now)),
+    by_reason_(by_reason),
+    period_start_(now_()) {
   // nop
 }
 
 void refusal_log::count(std::string_view reason) {
+  if (by_reason_)
+    by_reason_->with({std::string{reason}}).inc();
   std::optional<std::string> line;
   {
     std::lock_guard<std::mutex> guard{mtx_};

@@ -5,6 +5,8 @@
 //
 //   refused 1100 handshakes in the last 10 s: rate_limited 900, origin 200
 
+#include "metrics/registry.hpp"
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -20,8 +22,10 @@ public:
   using clock = std::chrono::steady_clock;
   using now_function = std::function<clock::time_point()>;
 
-  /// `what` names the refused things in the summary ("handshakes", "frames").
-  refusal_log(std::string what, clock::duration interval, now_function now = clock::now);
+  /// `what` names the refused things in the summary ("handshakes", "frames"). `by_reason`, if
+  /// given, counts every refusal as well, under its reason (a metric that outlives the log).
+  refusal_log(std::string what, clock::duration interval, now_function now = clock::now,
+              metrics::family<metrics::counter>* by_reason = nullptr);
 
   /// Counts one refusal; logs the summary if the interval has passed since the last one.
   void count(std::string_view reason);
@@ -43,6 +47,7 @@ private:
   const std::string what_;
   const clock::duration interval_;
   const now_function now_;
+  metrics::family<metrics::counter>* const by_reason_;
   std::mutex mtx_;
   std::map<std::string, std::size_t, std::less<>> counts_;
   clock::time_point period_start_;

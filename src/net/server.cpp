@@ -1,5 +1,6 @@
 #include "net/server.hpp"
 
+#include "metrics/server_metrics.hpp"
 #include "net/listener.hpp"
 #include "net/server_context.hpp"
 #include "net/io_loop.hpp"
@@ -65,7 +66,9 @@ struct server::impl {
     }
     c->proxies = trusted_proxies{cfg.server.trusted_proxies, invalid_proxies};
     c->clients = std::make_shared<client_limits>(client_limits_for(cfg.limits));
-    c->refusals = std::make_shared<refusal_log>("requests", refusal_report_interval);
+    c->refusals = std::make_shared<refusal_log>("requests", refusal_report_interval,
+                                                refusal_log::clock::now,
+                                                &metrics::server_metrics().handshakes_refused);
     c->bad_frames = std::make_shared<refusal_log>("connections for bad frames", refusal_report_interval);
     ctx = std::move(c);
     loop_deadlines deadlines;

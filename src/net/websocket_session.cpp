@@ -1,5 +1,6 @@
 #include "net/websocket_session.hpp"
 
+#include "metrics/server_metrics.hpp"
 #include "net/error_filter.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
@@ -65,12 +66,21 @@ websocket_session<Stream>::~websocket_session() {
   notify_disconnect();
   sink_->finish();
   loop_.remove(this);
+  if (started_) {
+    auto& stats = metrics::server_metrics();
+    stats.connections_open.sub();
+    stats.connection_closed(writer_.close_code());
+  }
 }
 
 template <class Stream>
 void websocket_session<Stream>::start(std::optional<auth::identity> who,
                                       std::string_view early_bytes) {
   loop_.add(this);
+  started_ = true;
+  auto& stats = metrics::server_metrics();
+  stats.connections_opened.inc();
+  stats.connections_open.add();
   sink_->attach(this->weak_from_this());
   last_heard_ = clock_type::now();
   if constexpr (is_plain) {

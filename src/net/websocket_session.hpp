@@ -109,6 +109,7 @@ private:
   bool flush_needed_ = false;   ///< parsing queued a control frame nobody else will write
   bool disconnected_ = false;   ///< the session actor has been told the connection is gone
   bool reading_paused_ = false; ///< the session actor is behind: the socket is not being read
+  bool started_ = false;        ///< counted as opened (parley_connections_*)
   /// While reading is paused no operation holds the connection: it holds itself, until it reads
   /// again, ends (released by the next sweep) or its loop stops.
   std::shared_ptr<websocket_session> hold_;

@@ -4,6 +4,7 @@
 // sink; the network layer implements it with a bounded queue and gather writes. Actors never see a
 // socket, and the network layer never sees room or presence state.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,12 +12,54 @@
 
 namespace parley {
 
-/// The payload of one WebSocket text frame, encoded once and shared read-only by every recipient.
-using frame = std::shared_ptr<const std::string>;
+/// What a frame is, for the metrics: frames dropped past the soft mark are counted by class.
+enum class frame_class : uint8_t {
+  other,     ///< replies, errors, moderation notices, ...
+  message,   ///< a chat message broadcast by its room
+  typing,    ///< a typing indicator (droppable)
+  presence,  ///< presence_diff or presence_state (droppable)
+};
+
+/// The label value of a frame class ("other", "message", "typing", "presence").
+inline const char* to_string(frame_class cls) {
+  switch (cls) {
+    case frame_class::message:
+      return "message";
+    case frame_class::typing:
+      return "typing";
+    case frame_class::presence:
+      return "presence";
+    case frame_class::other:
+      break;
+  }
+  return "other";
+}
+
+/// The payload of one WebSocket text frame, encoded once and shared read-only by every recipient,
+/// with what the metrics need to know about it. It *is* the payload string (derived from it), so
+/// readers treat a frame as a `std::shared_ptr<const std::string>`; only the write path and the
+/// metrics read the two extra fields. Always made by make_frame (never deleted through a
+/// `std::string*`: shared_ptr keeps the real type's deleter).
+struct encoded_frame : std::string {
+  using clock = std::chrono::steady_clock;
+
+  encoded_frame(std::string payload, frame_class cls, clock::time_point accepted_at)
+    : std::string(std::move(payload)), kind(cls), accepted(accepted_at) {
+    // nop
+  }
+
+  frame_class kind = frame_class::other;
+  /// When the message it carries was accepted (committed); the epoch (zero) for any other frame.
+  /// Written once by the room that broadcasts it; the write path observes accept-to-write latency.
+  clock::time_point accepted{};
+};
+
+using frame = std::shared_ptr<const encoded_frame>;
 
 /// Wraps an encoded payload for sharing.
-inline frame make_frame(std::string payload) {
-  return std::make_shared<const std::string>(std::move(payload));
+inline frame make_frame(std::string payload, frame_class cls = frame_class::other,
+                        encoded_frame::clock::time_point accepted = {}) {
+  return std::make_shared<const encoded_frame>(std::move(payload), cls, accepted);
 }
 
 /// How a frame may be treated when its connection falls behind.
