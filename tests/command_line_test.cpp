@@ -132,7 +132,7 @@ TEST_CASE("--help names every setting config.ini documents, with its section, de
     CHECK_MESSAGE(help.find("  " + key + " = ") != std::string::npos, key);
     ++keys;
   }
-  CHECK(keys > 80);
+  CHECK(keys > 70);  // the file was read (75 keys when this was written)
 }
 
 TEST_CASE("--version names the version CMake's project() states") {

@@ -145,6 +145,16 @@ std::string default_of(const caf::config_option& opt, const app_config& defaults
   return "(none)";
 }
 
+/// CAF's description of its scheduler settings states CAF's defaults, not Parley's.
+std::string description_of(const caf::config_option& opt) {
+  auto name = str(opt.full_name());
+  if (name == "scheduler.policy")
+    return "CAF's scheduler: 'sharing' (workers sleep until there is work) or 'stealing' (workers poll)";
+  if (name == "scheduler.max-threads")
+    return "CAF worker threads for actors (the message store has its own)";
+  return str(opt.description());
+}
+
 constexpr std::string_view usage = R"(usage: parley [options]                      serve the chat (until SIGINT/SIGTERM)
        parley check-config FILE [options]   check a configuration file: "FILE: ok" and exit 0,
                                             or one line per problem and exit 1
@@ -276,7 +286,7 @@ std::string help_text(const app_config& defaults) {
       sections.push_back(section);
     auto& text = body[section];
     text += "  " + str(opt.full_name()) + " = " + default_of(opt, defaults) + "\n";
-    text += "      " + str(opt.description()) + "\n";
+    text += "      " + description_of(opt) + "\n";
   }
   std::stable_partition(sections.begin(), sections.end(),
                         [](const std::string& section) { return section != "scheduler"; });
