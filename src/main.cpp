@@ -1,6 +1,8 @@
-// parley: the standalone chat server. Reads config.ini (or --config=FILE), starts the supervised
+// parley: the standalone chat server. Reads config.ini (or --config FILE), starts the supervised
 // actors (presence tracker, room directory; rooms on demand) and runs the WebSocket bridge until
-// SIGINT/SIGTERM. `parley token ...` instead mints a signed token (auth/token_command.hpp).
+// SIGINT/SIGTERM. `parley token ...` instead mints a signed token (auth/token_command.hpp);
+// `parley check-config FILE` checks a file as start-up would; --help and --version
+// (config/command_line.hpp).
 
 #include "actors/directory.hpp"
 #include "actors/presence.hpp"
@@ -10,6 +12,9 @@
 #include "auth/auth_config.hpp"
 #include "auth/token_command.hpp"
 #include "config/app_config.hpp"
+#include "config/command_line.hpp"
+#include "config/startup_check.hpp"
+#include "logging/logging.hpp"
 #include "net/server.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -54,30 +59,6 @@ session_config make_session_config(const settings& s) {
   return cfg;
 }
 
-/// The token verifier in jwt mode (null in open mode) and the room rules; false after logging why
-/// when a setting cannot be used.
-bool load_auth(const auth_settings& s, session_config& cfg) {
-  try {
-    cfg.permissions = std::make_shared<const auth::room_permissions>(s.room_rules);
-  } catch (const std::invalid_argument& e) {
-    spdlog::critical("invalid [auth] room_rules: {}", e.what());
-    return false;
-  }
-  if (!s.jwt()) {
-    spdlog::warn("[auth] mode is open: users name themselves and nothing verifies it; use jwt "
-                 "anywhere but on your own machine");
-    return true;
-  }
-  try {
-    cfg.verifier = std::make_shared<const auth::jwt_verifier>(auth::make_verifier_settings(s));
-  } catch (const auth::auth_config_error& e) {
-    spdlog::critical("cannot sign users in: {}", e.what());
-    return false;
-  }
-  spdlog::info("users sign in with {} tokens", s.algorithm);
-  return true;
-}
-
 protocol::codec_limits make_codec_limits(const settings& s) {
   protocol::codec_limits limits;
   limits.max_text_bytes = s.protocol.max_text_bytes;
@@ -101,15 +82,30 @@ bool check_database(const store_settings& s) {
   }
 }
 
+/// What the log says about the way users sign in, once the check passed.
+void log_auth_mode(const auth_settings& s) {
+  if (s.jwt())
+    spdlog::info("users sign in with {} tokens", s.algorithm);
+  else
+    spdlog::warn("[auth] mode is open: users name themselves and nothing verifies it; use jwt "
+                 "anywhere but on your own machine");
+}
+
 int run(app_config& cfg) {
   const settings& s = cfg.values;
+  auto checked = check_startup(s);
+  for (const auto& problem : checked.problems)
+    spdlog::critical("parley cannot start: {}", problem);
+  if (!checked.ok())
+    return 1;
   if (s.testing.fault_injection)
     spdlog::warn("fault injection is enabled ([testing] fault_injection): never in production");
   if (!check_database(s.store))
     return 1;
   auto session_cfg = make_session_config(s);
-  if (!load_auth(s.auth, session_cfg))
-    return 1;
+  session_cfg.permissions = checked.permissions;
+  session_cfg.verifier = checked.verifier;
+  log_auth_mode(s.auth);
   caf::actor_system sys{cfg};
 
   auto sup = sys.spawn(supervisor, s.supervisor, std::random_device{}(), [](const std::string& key) {
@@ -168,17 +164,53 @@ int run(app_config& cfg) {
   return rc;
 }
 
+/// `parley check-config FILE [options]`: "FILE: ok" on stdout and 0, or one line per problem on
+/// stderr and 1. Checks what start-up checks (check_startup), without opening the database.
+int check_config(app_config& cfg, const command_line& line) {
+  std::vector<std::string> problems;
+  problems = cfg.parse_options(line.options);
+  if (problems.empty())
+    problems = check_startup(cfg.values).problems;
+  for (const auto& problem : problems)
+    std::cerr << line.check_file << ": " << problem << '\n';
+  if (!problems.empty())
+    return 1;
+  std::cout << line.check_file << ": ok\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view{argv[1]} == "token")
     return parley::auth::run_token_command(argc, argv);
   parley::app_config cfg;
-  if (auto err = cfg.parse_command_line(argc, argv)) {
-    std::cerr << "parley: invalid configuration: " << caf::to_string(err) << '\n';
+  auto line = parley::read_command_line(parley::arguments_of(argc, argv), cfg.options());
+  if (!line.error.empty()) {
+    std::cerr << "parley: " << line.error << '\n';
     return 2;
   }
-  if (cfg.cli_helptext_printed)
-    return 0;
+  switch (line.what) {
+    case parley::command::help:
+      std::cout << parley::help_text(cfg);
+      return 0;
+    case parley::command::version:
+      std::cout << parley::version_text() << '\n';
+      return 0;
+    case parley::command::check_config:
+      return check_config(cfg, line);
+    case parley::command::serve:
+      break;
+  }
+  // A file or a value no setting allows is a configuration error like a bad option (2); what
+  // start-up finds in files, keys and addresses (check_startup in run) stops it with 1.
+  auto problems = cfg.parse_options(line.options);
+  if (problems.empty())
+    problems = parley::value_problems(cfg.values);
+  for (const auto& problem : problems)
+    std::cerr << "parley: " << problem << '\n';
+  if (!problems.empty())
+    return 2;
+  parley::logging::configure(cfg.values.log);
   return run(cfg);
 }

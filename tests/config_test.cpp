@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -14,11 +15,15 @@ using namespace parley;
 
 namespace {
 
-caf::error parse(app_config& cfg, std::vector<std::string> args) {
+/// The first problem parse_command_line found, or nullopt when it accepted the arguments.
+std::optional<std::string> parse(app_config& cfg, std::vector<std::string> args) {
   std::vector<char*> argv{const_cast<char*>("parley")};
   for (auto& a : args)
     argv.push_back(a.data());
-  return cfg.parse_command_line(static_cast<int>(argv.size()), argv.data());
+  auto problems = cfg.parse_command_line(static_cast<int>(argv.size()), argv.data());
+  if (problems.empty())
+    return std::nullopt;
+  return problems.front();
 }
 
 } // namespace
@@ -81,6 +86,8 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.supervisor.max_restarts == defaults.supervisor.max_restarts);
   CHECK(v.supervisor.restart_window == defaults.supervisor.restart_window);
   CHECK(v.testing.fault_injection == defaults.testing.fault_injection);
+  CHECK(v.log.level == defaults.log.level);
+  CHECK(v.log.format == defaults.log.format);
 }
 
 TEST_CASE("command-line options override the config file") {

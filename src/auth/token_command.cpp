@@ -171,10 +171,10 @@ std::optional<token_signing> load_token_signing(const token_options& options, st
   }
   if (config_exists) {
     std::string program = "parley";
-    std::string config_arg = "--config-file=" + options.config_path;
+    std::string config_arg = "--config=" + options.config_path;
     char* argv[] = {program.data(), config_arg.data()};
-    if (auto err = cfg.parse_command_line(2, argv)) {
-      error = "invalid configuration " + options.config_path + ": " + caf::to_string(err);
+    if (auto problems = cfg.parse_command_line(2, argv); !problems.empty()) {
+      error = "invalid configuration " + options.config_path + ": " + problems.front();
       return std::nullopt;
     }
   }

@@ -1,10 +1,16 @@
 #include "config/app_config.hpp"
 
+#include "config/command_line.hpp"
+
 #include <caf/config_option_adder.hpp>
+#include <caf/config_option.hpp>
+#include <caf/config_value.hpp>
 #include <caf/settings.hpp>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -22,7 +28,6 @@ app_config::app_config() {
   set("scheduler.policy", caf::atom("sharing"));
   set("scheduler.max-threads", std::size_t{1});
   auto& v = values;
-  opt_group{custom_options_, "global"}.add(v.server.port, "port,p", "shortcut for server.port");
   opt_group{custom_options_, "server"}
     .add(v.server.address, "address", "address to listen on")
     .add(v.server.port, "port", "TCP port; 0 picks a free one")
@@ -107,6 +112,9 @@ app_config::app_config() {
     .add(v.auth.roles_claim, "roles_claim", "claim holding the roles")
     .add(v.auth.rooms_claim, "rooms_claim", "claim listing private rooms")
     .add(v.auth.room_rules, "room_rules", "room permissions by name pattern, first match wins");
+  opt_group{custom_options_, "log"}
+    .add(v.log.level, "level", "least severe level logged: trace, debug, info, warn or error")
+    .add(v.log.format, "format", "\"text\" lines, or \"json\": one object per line (ts, level, logger, msg)");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }
@@ -195,6 +203,38 @@ bool overflows_as_duration(std::string_view token) {
   return too_big || value > max / unit;
 }
 
+/// The entries of a config file CAF's INI reader skips without a word: keys in Parley's sections
+/// that no setting has (a typo such as "prot=9000"), and values of the wrong type (it keeps the
+/// default). A whole number for a floating-point setting is fine (parse_options takes it).
+std::vector<std::string> unread_entries(const caf::settings& raw, const caf::config_option_set& options) {
+  std::vector<std::string> problems;
+  for (const auto& [section, content] : raw) {
+    auto entries = caf::get_if<caf::settings>(&content);
+    if (entries == nullptr)
+      continue;
+    bool parley_section = std::any_of(options.begin(), options.end(), [&](const caf::config_option& opt) {
+      return std::string{opt.category().begin(), opt.category().end()} == section && is_setting(opt)
+             && section != "scheduler";
+    });
+    for (const auto& [key, value] : *entries) {
+      auto name = section + "." + key;
+      auto opt = options.qualified_name_lookup(section, key);
+      if (opt == nullptr) {
+        if (parley_section)
+          problems.push_back("unknown setting " + key + " in [" + section + "] (see parley --help)");
+        continue;
+      }
+      std::string type{opt->type_name().begin(), opt->type_name().end()};
+      bool real = type.find("double") != std::string::npos || type.find("real") != std::string::npos
+                  || type.find("float") != std::string::npos;
+      bool whole_for_real = real && caf::holds_alternative<int64_t>(value);
+      if (!whole_for_real && opt->check(value))
+        problems.push_back(name + ": " + caf::to_string(value) + " is not " + expected_value(*opt));
+    }
+  }
+  return problems;
+}
+
 } // namespace
 
 std::optional<std::string> find_overflowing_duration(std::string_view text) {
@@ -225,86 +265,95 @@ std::optional<std::string> find_overflowing_duration(std::string_view text) {
   return std::nullopt;
 }
 
-std::vector<std::string> normalize_arguments(int argc, char** argv) {
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc)
-      args.push_back("--config-file=" + std::string{argv[++i]});
-    else if (arg.rfind("--config=", 0) == 0)
-      args.push_back("--config-file=" + arg.substr(9));
-    else
-      args.push_back(std::move(arg));
-  }
-  return args;
+std::vector<std::string> app_config::parse_command_line(int argc, char** argv) {
+  auto line = read_command_line(arguments_of(argc, argv), options());
+  if (!line.error.empty())
+    return {line.error};
+  if (auto problems = parse_options(line.options); !problems.empty())
+    return problems;
+  return value_problems(values);
 }
 
-caf::error app_config::parse_command_line(int argc, char** argv) {
-  auto args = normalize_arguments(argc, argv);
+std::vector<std::string> app_config::parse_options(const std::vector<std::string>& args) {
   // Refuse durations CAF cannot represent before it parses (and overflows on) them.
-  std::string file_path = config_file_path;
+  bool file_named = false;
   for (const auto& arg : args) {
-    if (arg.rfind("--config-file=", 0) == 0)
-      file_path = arg.substr(14);
-    else if (auto bad = find_overflowing_duration(arg))
-      return caf::make_error(caf::pec::integer_overflow, "duration " + *bad + " is too long");
+    if (arg.rfind("--config-file=", 0) == 0) {
+      config_file_path = arg.substr(14);
+      file_named = true;
+    } else if (auto bad = find_overflowing_duration(arg)) {
+      return {"duration " + *bad + " in " + arg + " is too long"};
+    }
   }
-  if (std::ifstream in{file_path, std::ios::binary}) {
+  std::ifstream in{config_file_path, std::ios::binary};
+  if (!in && file_named)
+    return {"cannot read the config file " + config_file_path + ": " + std::strerror(errno)};
+  if (in) {
     std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
     if (auto bad = find_overflowing_duration(text))
-      return caf::make_error(caf::pec::integer_overflow,
-                             "duration " + *bad + " in " + file_path + " is too long");
+      return {"duration " + *bad + " in " + config_file_path + " is too long"};
   }
-  if (auto err = parse(args))
-    return err;
+  if (auto err = parse(args)) {
+    // CAF names the problem by its parser code; say which file it is in.
+    auto where = in ? config_file_path : std::string{"the command line"};
+    return {where + ": " + caf::to_string(err)};
+  }
   // CAF 0.17's INI reader refuses "rate_burst=3" for a double option and keeps the default without
   // a word. Read the file's raw values and accept whole numbers, unless the command line overrode.
-  auto raw = parse_config_file(config_file_path.c_str());
-  if (!raw)
-    return caf::none;
-  auto accept_whole_number = [&](const std::string& key, double& target) {
-    auto on_command_line = std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
-      return arg.rfind("--" + key + "=", 0) == 0;
-    });
-    if (auto whole = caf::get_if<int64_t>(&*raw, key); whole && !on_command_line)
-      target = static_cast<double>(*whole);
-  };
-  accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
-  accept_whole_number("connection.rate_burst", values.connection.rate_burst);
-  accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
-  accept_whole_number("connection.new_rooms_per_minute", values.connection.new_rooms_per_minute);
-  accept_whole_number("connection.new_rooms_burst", values.connection.new_rooms_burst);
-  accept_whole_number("limits.handshakes_per_second", values.limits.handshakes_per_second);
-  accept_whole_number("limits.handshake_burst", values.limits.handshake_burst);
+  std::vector<std::string> problems;
+  if (auto raw = parse_config_file(config_file_path.c_str())) {
+    problems = unread_entries(*raw, options());
+    auto accept_whole_number = [&](const std::string& key, double& target) {
+      auto on_command_line = std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
+        return arg.rfind("--" + key + "=", 0) == 0;
+      });
+      if (auto whole = caf::get_if<int64_t>(&*raw, key); whole && !on_command_line)
+        target = static_cast<double>(*whole);
+    };
+    accept_whole_number("connection.rate_per_second", values.connection.rate_per_second);
+    accept_whole_number("connection.rate_burst", values.connection.rate_burst);
+    accept_whole_number("supervisor.backoff_factor", values.supervisor.backoff_factor);
+    accept_whole_number("connection.new_rooms_per_minute", values.connection.new_rooms_per_minute);
+    accept_whole_number("connection.new_rooms_burst", values.connection.new_rooms_burst);
+    accept_whole_number("limits.handshakes_per_second", values.limits.handshakes_per_second);
+    accept_whole_number("limits.handshake_burst", values.limits.handshake_burst);
+  }
+  return problems;
+}
+
+std::vector<std::string> value_problems(const settings& values) {
+  std::vector<std::string> problems;
+  auto refuse = [&](std::string line) { problems.push_back(std::move(line)); };
   if (values.limits.handshakes_per_second > 0 && values.limits.handshake_burst < 1)
-    return caf::make_error(caf::pec::illegal_argument,
-                           "limits.handshake_burst must be at least 1 when handshakes are limited");
+    refuse("limits.handshake_burst must be at least 1 when handshakes are limited");
   // A zero interval would flush (and, while a member is stale, tick) without pause; an empty page
   // could never page through a room.
   if (values.presence.diff_interval <= caf::timespan{0} || values.presence.count_interval <= caf::timespan{0})
-    return caf::make_error(caf::pec::illegal_argument,
-                           "presence.diff_interval and presence.count_interval must be positive");
+    refuse("presence.diff_interval and presence.count_interval must be positive");
   if (values.presence.page_size == 0 || values.presence.user_limit == 0)
-    return caf::make_error(caf::pec::illegal_argument,
-                           "presence.page_size and presence.user_limit must be at least 1");
+    refuse("presence.page_size and presence.user_limit must be at least 1");
   if (values.rooms.max_rooms == 0)
-    return caf::make_error(caf::pec::illegal_argument, "rooms.max_rooms must be at least 1");
+    refuse("rooms.max_rooms must be at least 1");
   if (values.store.synchronous != "full" && values.store.synchronous != "normal")
-    return caf::make_error(caf::pec::illegal_argument, "store.synchronous must be \"full\" or \"normal\"");
+    refuse("store.synchronous must be \"full\" or \"normal\"");
   if (values.auth.mode != "open" && values.auth.mode != "jwt")
-    return caf::make_error(caf::pec::illegal_argument, "auth.mode must be \"open\" or \"jwt\"");
+    refuse("auth.mode must be \"open\" or \"jwt\"");
   if (auto key = negative_duration(values))
-    return caf::make_error(caf::pec::illegal_argument,
-                           std::string{key} + " must not be negative");
+    refuse(std::string{key} + " must not be negative");
   // A bucket that never refills or holds less than one token would refuse every frame, and a
   // negative or NaN rate breaks its arithmetic; a backoff below 1 would shrink restart delays.
   const auto& c = values.connection;
   if (!(c.rate_per_second > 0 && std::isfinite(c.rate_per_second)) || !(c.rate_burst >= 1 && std::isfinite(c.rate_burst)))
-    return caf::make_error(caf::pec::illegal_argument,
-                           "connection.rate_per_second must be positive and connection.rate_burst at least 1");
+    refuse("connection.rate_per_second must be positive and connection.rate_burst at least 1");
   if (!(values.supervisor.backoff_factor >= 1 && std::isfinite(values.supervisor.backoff_factor)))
-    return caf::make_error(caf::pec::illegal_argument, "supervisor.backoff_factor must be at least 1");
-  return caf::none;
+    refuse("supervisor.backoff_factor must be at least 1");
+  const auto& log = values.log;
+  if (log.level != "trace" && log.level != "debug" && log.level != "info" && log.level != "warn"
+      && log.level != "error")
+    refuse("log.level must be \"trace\", \"debug\", \"info\", \"warn\" or \"error\", not \"" + log.level + "\"");
+  if (log.format != "text" && log.format != "json")
+    refuse("log.format must be \"text\" or \"json\", not \"" + log.format + "\"");
+  return problems;
 }
 
 } // namespace parley

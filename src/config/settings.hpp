@@ -162,6 +162,16 @@ struct testing_settings {
   bool fault_injection = false;  ///< accept {"type":"crash_room"} to kill a room actor
 };
 
+/// [log]: what the server logs, and how.
+struct log_settings {
+  /// The least severe level logged: "trace", "debug", "info", "warn" or "error". debug adds each
+  /// WebSocket connection's open and close; the access log is at info.
+  std::string level = "info";
+  /// "text": one human-readable line per event; "json": one JSON object per line with ts, level,
+  /// logger and msg, for log collectors.
+  std::string format = "text";
+};
+
 /// Everything, as one value handed to the parts that need it.
 struct settings {
   server_settings server;
@@ -175,6 +185,7 @@ struct settings {
   tls_settings tls;
   auth_settings auth;
   testing_settings testing;
+  log_settings log;
 };
 
 } // namespace parley

@@ -57,8 +57,15 @@ void connection_sink::close(uint16_t code, std::string_view reason) {
 }
 
 void connection_sink::close_locked(uint16_t code, std::string_view reason) {
+  if (close_code_ == 0)
+    close_code_ = code;
   if (queue_.push_control(opcode::close, make_close_payload(code, reason)) == push_result::wake)
     wakes_->wake(owner_);
+}
+
+uint16_t connection_sink::close_code() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return close_code_;
 }
 
 void connection_sink::inbound_taken() {

@@ -73,6 +73,9 @@ public:
   /// False once the connection is closing (close(), overflow) or gone.
   bool accepting_data() const;
 
+  /// The code of the first close frame queued through close() (or for a slow consumer); 0: none.
+  uint16_t close_code() const;
+
 private:
   /// Queues a close frame and wakes the writer if needed; the mutex is held.
   void close_locked(uint16_t code, std::string_view reason);
@@ -83,6 +86,7 @@ private:
   std::shared_ptr<wake_list> wakes_;
   uint32_t inbound_pending_ = 0;
   bool inbound_paused_ = false;
+  uint16_t close_code_ = 0;
 };
 
 using connection_sink_ptr = std::shared_ptr<connection_sink>;

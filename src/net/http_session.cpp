@@ -1,6 +1,8 @@
 #include "net/http_session.hpp"
 
+#include "logging/logging.hpp"
 #include "metrics/server_metrics.hpp"
+#include "net/access_log.hpp"
 #include "net/client_address.hpp"
 #include "net/error_filter.hpp"
 #include "net/tls_context.hpp"
@@ -80,6 +82,9 @@ http_session::http_session(asio::ip::tcp::socket&& socket, io_loop& loop, server
     ctx_(std::move(ctx)) {
   if (ctx_->tls)
     tls_ = ctx_->tls->current();
+  beast::error_code ec;
+  auto peer = tcp().socket().remote_endpoint(ec);
+  client_ = ec ? "-" : unmapped(peer.address()).to_string();
 }
 
 beast::tcp_stream& http_session::tcp() noexcept {
@@ -128,8 +133,12 @@ void http_session::refuse_plaintext() {
                                     "Content-Length: " +
                                     std::to_string(body.size()) + "\r\n\r\n" + body;
   tcp().expires_after(ctx_->cfg.connection.write_timeout);
+  note_request("-", "-");
   asio::async_write(tcp(), asio::buffer(answer),
-                    [self = shared_from_this()](beast::error_code, std::size_t) { self->do_close(); });
+                    [self = shared_from_this()](beast::error_code, std::size_t n) {
+                      self->log_access(400, n);
+                      self->do_close();
+                    });
 }
 
 void http_session::on_tls_handshake(beast::error_code ec, std::size_t used) {
@@ -172,11 +181,14 @@ void http_session::on_request_timeout(beast::error_code ec) {
 void http_session::on_read(beast::error_code ec, std::size_t) {
   reading_ = false;
   request_timer_.cancel();
+  // The parser fills in the method and target as soon as the request line is complete.
+  const auto& head = parser_->get();
+  bool request_line_read = !head.target().empty();
+  note_request(request_line_read ? std::string_view{head.method_string().data(), head.method_string().size()} : "-",
+               request_line_read ? std::string_view{head.target().data(), head.target().size()} : "-");
   if (timed_out_ && ec)
     return refuse(refusal_response(request_timeout_refusal()), request_timeout_refusal().reason);
   if (ec) {
-    // The parser fills in the method and target as soon as the request line is complete.
-    bool request_line_read = !parser_->get().target().empty();
     if (auto refusal = refusal_for_read_error(ec, request_line_read))
       return refuse(refusal_response(*refusal), refusal->reason);
     if (!is_expected_error(ec))
@@ -202,7 +214,9 @@ bool http_session::admit(const request& req) {
     std::vector<std::string_view> forwarded_for;
     for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it)
       forwarded_for.emplace_back(it->value().data(), it->value().size());
-    slot_.assign(limit_key(client_address(peer.address(), forwarded_for, ctx_->proxies)));
+    auto client = client_address(peer.address(), forwarded_for, ctx_->proxies);
+    client_ = client.to_string();
+    slot_.assign(limit_key(client));
   }
   if (!slot_.within_address_limit()) {
     auto res = text_response(req, http::status::too_many_requests,
@@ -340,13 +354,15 @@ void http_session::upgrade(request&& req) {
   with_stream([&](auto& stream) {
     http::async_write(stream, *res,
                       [self = shared_from_this(), res, who = std::move(who)](
-                        beast::error_code ec, std::size_t) mutable {
-                        self->on_upgraded(ec, std::move(who));
+                        beast::error_code ec, std::size_t n) mutable {
+                        self->on_upgraded(ec, n, std::move(who));
                       });
   });
 }
 
-void http_session::on_upgraded(beast::error_code ec, std::optional<auth::identity> who) {
+void http_session::on_upgraded(beast::error_code ec, std::size_t n,
+                               std::optional<auth::identity> who) {
+  log_access(101, n);
   if (ec) {
     if (!is_expected_error(ec))
       spdlog::debug("http_session failed to upgrade: {}", ec.message());
@@ -361,10 +377,12 @@ void http_session::on_upgraded(beast::error_code ec, std::optional<auth::identit
   if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) {
     auto ws = std::make_shared<websocket_session<asio::ip::tcp::socket>>(
       plain->release_socket(), loop_, ctx_, std::move(slot_));
+    ws->set_client(client_);
     ws->start(std::move(who), early_bytes);
   } else {
     auto ws = std::make_shared<websocket_session<tls_stream>>(
       std::move(std::get<tls_stream>(stream_)), loop_, ctx_, std::move(slot_), tls_);
+    ws->set_client(client_);
     ws->start(std::move(who), early_bytes);
   }
 }
@@ -374,16 +392,18 @@ void http_session::send(Response&& res) {
   using response_type = std::decay_t<Response>;
   auto sp = std::make_shared<response_type>(std::forward<Response>(res));
   bool close = sp->need_eof();
+  unsigned status = sp->result_int();
   tcp().expires_after(ctx_->cfg.connection.write_timeout);
   with_stream([&](auto& stream) {
     http::async_write(stream, *sp,
-                      [self = shared_from_this(), sp, close](beast::error_code ec, std::size_t n) {
-                        self->on_write(close, ec, n);
+                      [self = shared_from_this(), sp, close, status](beast::error_code ec, std::size_t n) {
+                        self->on_write(close, status, ec, n);
                       });
   });
 }
 
-void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
+void http_session::on_write(bool close, unsigned status, beast::error_code ec, std::size_t n) {
+  log_access(status, n);
   if (ec) {
     if (!is_expected_error(ec))
       spdlog::debug("http_session failed to write: {}", ec.message());
@@ -395,6 +415,20 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
     return;
   }
   do_read();
+}
+
+void http_session::note_request(std::string_view method, std::string_view target) {
+  method_.assign(method.data(), method.size());
+  target_.assign(target.data(), target.size());
+  request_done_ = std::chrono::steady_clock::now();
+}
+
+void http_session::log_access(unsigned status, std::size_t bytes) {
+  auto& log = logging::access();
+  if (!log.should_log(spdlog::level::info))
+    return;
+  log.info("{}", format_access_line({client_, method_, target_, status, bytes,
+                                     std::chrono::steady_clock::now() - request_done_}));
 }
 
 void http_session::linger() {

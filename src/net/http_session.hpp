@@ -20,6 +20,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,10 +62,14 @@ private:
   bool admit(const request& req);
   void handle(request&& req);
   void upgrade(request&& req);
-  void on_upgraded(boost::beast::error_code ec, std::optional<auth::identity> who);
+  void on_upgraded(boost::beast::error_code ec, std::size_t n, std::optional<auth::identity> who);
   template <class Response>
   void send(Response&& res);
-  void on_write(bool close, boost::beast::error_code ec, std::size_t n);
+  void on_write(bool close, unsigned status, boost::beast::error_code ec, std::size_t n);
+  /// Remembers the request being answered (for the access log) and when it was complete.
+  void note_request(std::string_view method, std::string_view target);
+  /// One access-log line for the request noted last, answered with `status` in `bytes`.
+  void log_access(unsigned status, std::size_t bytes);
   void do_close();
   void linger();
   void on_linger(boost::beast::error_code ec, std::size_t n);
@@ -80,6 +85,10 @@ private:
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   server_context_ptr ctx_;
+  std::string client_;  ///< the client's address (through trusted proxies), for the logs
+  std::string method_;  ///< of the request being answered, for the access log
+  std::string target_;  ///< likewise; the log leaves out its query
+  std::chrono::steady_clock::time_point request_done_;  ///< when that request was complete
 };
 
 } // namespace parley::net

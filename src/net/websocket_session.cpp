@@ -64,6 +64,17 @@ websocket_session<Stream>::~websocket_session() {
   // Reached without a read error only when the loop is torn down with this connection still
   // registered; the session actor must still learn that its connection is gone.
   notify_disconnect();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    // Ours if we sent a close frame first (or for a broken protocol), else the peer's; 1006: the
+    // connection ended without a close frame (idle, reset, write timeout).
+    auto ours = failure_close_code_ != 0 ? failure_close_code_ : sink_->close_code();
+    if (ours != 0)
+      spdlog::debug("websocket from {} closed by the server with {}", client_, ours);
+    else if (peer_close_code_ != 0)
+      spdlog::debug("websocket from {} closed by the client with {}", client_, peer_close_code_);
+    else
+      spdlog::debug("websocket from {} ended without a close frame (1006)", client_);
+  }
   sink_->finish();
   loop_.remove(this);
   if (started_) {
@@ -82,6 +93,7 @@ void websocket_session<Stream>::start(std::optional<auth::identity> who,
   stats.connections_opened.inc();
   stats.connections_open.add();
   sink_->attach(this->weak_from_this());
+  spdlog::debug("websocket from {} opened", client_);
   last_heard_ = clock_type::now();
   if constexpr (is_plain) {
     boost::system::error_code ec;
@@ -261,6 +273,8 @@ void websocket_session<Stream>::on_pong() {
 
 template <class Stream>
 void websocket_session<Stream>::on_close(uint16_t code, std::string_view) {
+  if (peer_close_code_ == 0)
+    peer_close_code_ = code;
   notify_disconnect();
   writer_.peer_closed(code, this->shared_from_this());
 }
@@ -269,6 +283,8 @@ template <class Stream>
 void websocket_session<Stream>::on_failure(uint16_t code, std::string_view why) {
   spdlog::debug("websocket_session closes a connection that broke the protocol: {}", why);
   ctx_->bad_frames->count(std::to_string(code));
+  if (failure_close_code_ == 0)
+    failure_close_code_ = code;
   notify_disconnect();
   writer_.fail(code, why, this->shared_from_this());
 }

@@ -62,6 +62,9 @@ public:
   /// `early_bytes` are what the client sent right behind its request.
   void start(std::optional<auth::identity> who, std::string_view early_bytes);
 
+  /// The client's address as the logs name it (set before start).
+  void set_client(std::string client) { client_ = std::move(client); }
+
   /// The sink the session actor writes to.
   const connection_sink_ptr& sink() const noexcept { return sink_; }
 
@@ -104,6 +107,9 @@ private:
   std::string partial_;         ///< bytes of an incomplete frame (usually empty)
   std::vector<char> tls_read_;  ///< a TLS stream's own read buffer (empty on plain sockets)
   session_actor session_;
+  std::string client_ = "-";  ///< for the debug lines on open and close
+  uint16_t peer_close_code_ = 0;     ///< the code of the peer's close frame (1005: none given)
+  uint16_t failure_close_code_ = 0;  ///< the code we closed with for a protocol violation
   clock_type::time_point last_heard_;
   bool ping_sent_ = false;      ///< a keep-alive ping is unanswered
   bool flush_needed_ = false;   ///< parsing queued a control frame nobody else will write

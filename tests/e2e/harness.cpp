@@ -82,6 +82,8 @@ std::optional<uint16_t> find_listening_port(const std::string& text) {
   if (eol == std::string::npos)
     return std::nullopt;
   auto line = text.substr(pos + listening_marker.size(), eol - pos - listening_marker.size());
+  // With [log] format=json the line is the msg field of a JSON object: it ends at the quote.
+  line = line.substr(0, line.find('"'));
   auto colon = line.rfind(':');
   if (colon == std::string::npos)
     return std::nullopt;
@@ -382,6 +384,79 @@ scratch_dir::scratch_dir() {
 scratch_dir::~scratch_dir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+// -- run_parley ----------------------------------------------------------------------------------------
+
+run_result run_parley(const std::vector<std::string>& args, millis timeout) {
+  std::vector<std::string> all = {PARLEY_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : all)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  int out_pipe[2];
+  int err_pipe[2];
+  REQUIRE(pipe2(out_pipe, O_CLOEXEC) == 0);
+  REQUIRE(pipe2(err_pipe, O_CLOEXEC) == 0);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(null_fd >= 0);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(126);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(out_pipe[1], STDOUT_FILENO);
+    dup2(err_pipe[1], STDERR_FILENO);
+    close_inherited_fds();
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(null_fd);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  REQUIRE_MESSAGE(pid > 0, "fork failed: " << strerror(errno));
+  run_result result;
+  int fds[2] = {out_pipe[0], err_pipe[0]};
+  auto deadline = steady::now() + timeout;
+  bool timed_out = false;
+  char chunk[4096];
+  while (fds[0] >= 0 || fds[1] >= 0) {
+    auto left = std::chrono::duration_cast<millis>(deadline - steady::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd pfds[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+    if (::poll(pfds, 2, static_cast<int>(left)) < 0 && errno != EINTR)
+      break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i] < 0 || (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
+        continue;
+      auto n = ::read(fds[i], chunk, sizeof(chunk));
+      if (n > 0) {
+        (i == 0 ? result.out : result.err).append(chunk, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i]);
+        fds[i] = -1;
+      }
+    }
+  }
+  for (int fd : fds)
+    if (fd >= 0)
+      ::close(fd);
+  if (timed_out)
+    ::kill(pid, SIGKILL);
+  int raw = 0;
+  while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+  }
+  result.status = decode_wait_status(raw);
+  REQUIRE_MESSAGE(!timed_out, "parley did not end within " << timeout.count() << " ms\n--- stdout ---\n"
+                                                        << tail(result.out) << "\n--- stderr ---\n"
+                                                        << tail(result.err));
+  return result;
 }
 
 // -- ws_client -------------------------------------------------------------------------------------

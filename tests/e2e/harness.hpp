@@ -130,6 +130,17 @@ private:
   bool stop_drain_ = false;  ///< the destructor asks the drainer to give up
 };
 
+/// What a run of the binary that ends by itself printed, and how it ended.
+struct run_result {
+  exit_status status;
+  std::string out;  ///< stdout
+  std::string err;  ///< stderr
+};
+
+/// Runs `parley <args...>` to its end (with stdin from /dev/null) and captures what it printed;
+/// kills it and fails the test if it runs longer than `timeout`.
+run_result run_parley(const std::vector<std::string>& args, millis timeout = 10s);
+
 // -- a synchronous WebSocket client --------------------------------------------------------------
 
 /// Options for ws_client::connect.
