@@ -107,7 +107,10 @@ TEST_CASE("--config FILE and --config=FILE both read the file; a missing one is 
 TEST_CASE("--section.key VALUE and --section.key=VALUE both override the file") {
   for (auto args : {std::vector<std::string>{"--server.address", "not-an-address"},
                     std::vector<std::string>{"--server.address=not-an-address"}}) {
-    server_process server{{{}, args, 15s, false}};
+    server_options opts;
+    opts.args = args;
+    opts.expect_listening = false;
+    server_process server{opts};
     auto status = server.wait_for_exit(10s);
     REQUIRE(status);
     CHECK(status->code == 1);
