@@ -3,6 +3,8 @@
 // SIGINT/SIGTERM. `parley token ...` instead mints a signed token (auth/token_command.hpp).
 
 #include "actors/directory.hpp"
+#include "admin/admin_setup.hpp"
+#include "admin/admin_token.hpp"
 #include "actors/presence.hpp"
 #include "actors/session.hpp"
 #include "actors/store.hpp"
@@ -19,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <memory>
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -110,6 +113,13 @@ int run(app_config& cfg) {
   auto session_cfg = make_session_config(s);
   if (!load_auth(s.auth, session_cfg))
     return 1;
+  std::string admin_token;
+  try {
+    admin_token = admin::read_admin_token(s.admin);
+  } catch (const admin::admin_config_error& e) {
+    spdlog::critical("cannot start the admin listener: {}", e.what());
+    return 1;
+  }
   caf::actor_system sys{cfg};
 
   auto sup = sys.spawn(supervisor, s.supervisor, std::random_device{}(), [](const std::string& key) {
@@ -147,13 +157,30 @@ int run(app_config& cfg) {
                                     },
                                     nullptr, true});
 
+  // The admin listener starts once the public one listens, and reads it through these hooks.
+  // Until net::server can drain, a drain request only turns /readyz to 503 (see the report).
+  std::atomic<bool> drain_requested{false};
+  std::unique_ptr<admin::admin_server> admin_listener;
+  net::server_attachment attach;
+  attach.started = [&](net::server& srv) {
+    admin::server_hooks hooks;
+    hooks.draining = [&drain_requested] { return drain_requested.load(); };
+    hooks.connections = [&srv] { return srv.connections(); };
+    hooks.max_connections = [&srv] { return srv.max_connections(); };
+    hooks.start_drain = [&drain_requested](std::chrono::milliseconds) { drain_requested = true; };
+    admin_listener = admin::make_admin_server(s, admin_token, sys, std::move(hooks),
+                                              std::chrono::seconds(30));
+    return admin_listener->start();
+  };
+  attach.stopping = [&admin_listener] { admin_listener.reset(); };
   int rc = net::run_server(
     s, make_codec_limits(s),
     [&sys, shared = std::make_shared<const session_config>(session_cfg)](
       frame_sink_ptr sink, std::optional<auth::identity> who) {
       return sys.spawn(session, std::move(sink), std::move(who), shared);
     },
-    session_cfg.verifier);
+    session_cfg.verifier, std::move(attach));
+  admin_listener.reset();  // never outlives the server its hooks read
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});

@@ -81,6 +81,11 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.supervisor.max_restarts == defaults.supervisor.max_restarts);
   CHECK(v.supervisor.restart_window == defaults.supervisor.restart_window);
   CHECK(v.testing.fault_injection == defaults.testing.fault_injection);
+  CHECK(v.admin.address == defaults.admin.address);
+  CHECK(v.admin.port == defaults.admin.port);
+  CHECK(v.admin.token == defaults.admin.token);
+  CHECK(v.admin.token_file == defaults.admin.token_file);
+  CHECK(v.admin.web_root == defaults.admin.web_root);
 }
 
 TEST_CASE("command-line options override the config file") {

@@ -106,6 +106,12 @@ app_config::app_config() {
     .add(v.auth.roles_claim, "roles_claim", "claim holding the roles")
     .add(v.auth.rooms_claim, "rooms_claim", "claim listing private rooms")
     .add(v.auth.room_rules, "room_rules", "room permissions by name pattern, first match wins");
+  opt_group{custom_options_, "admin"}
+    .add(v.admin.address, "address", "address of the admin listener")
+    .add(v.admin.port, "port", "port of the admin listener; 0 picks a free one")
+    .add(v.admin.token, "token", "bearer token for /admin; empty: the admin API is off")
+    .add(v.admin.token_file, "token_file", "file holding the admin token")
+    .add(v.admin.web_root, "web_root", "directory of the admin page");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }

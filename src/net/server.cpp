@@ -174,6 +174,10 @@ std::size_t server::connections() const {
   return impl_->connections();
 }
 
+std::size_t server::max_connections() const {
+  return impl_->ctx->clients->settings().max_connections;
+}
+
 bool server::reload_tls() {
   auto& tls = impl_->ctx->tls;
   if (!tls) {
@@ -213,7 +217,7 @@ void server::stop() {
 }
 
 int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
-               std::shared_ptr<const auth::jwt_verifier> verifier) {
+               std::shared_ptr<const auth::jwt_verifier> verifier, server_attachment attach) {
   server srv{cfg, limits, std::move(spawn), std::move(verifier)};
   // Installed before the listener starts, so that a signal arriving during startup is caught
   // instead of killing the process; a dedicated io_context keeps this thread the only waiter.
@@ -221,6 +225,10 @@ int run_server(const settings& cfg, const protocol::codec_limits& limits, sessio
   asio::signal_set signals{signals_ioc, SIGINT, SIGTERM, SIGHUP};
   if (!srv.start())
     return 1;
+  if (attach.started && !attach.started(srv)) {
+    srv.stop();
+    return 1;
+  }
   std::function<void(const boost::system::error_code&, int)> on_signal =
     [&](const boost::system::error_code& ec, int sig) {
       if (ec)
@@ -234,6 +242,8 @@ int run_server(const settings& cfg, const protocol::codec_limits& limits, sessio
     };
   signals.async_wait(on_signal);
   signals_ioc.run();
+  if (attach.stopping)
+    attach.stopping();
   srv.stop();
   spdlog::default_logger()->flush();
   return 0;

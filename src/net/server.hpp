@@ -22,13 +22,24 @@ namespace parley::net {
 using session_spawner =
   std::function<session_actor(frame_sink_ptr sink, std::optional<auth::identity> who)>;
 
+class server;
+
+/// What run_server's caller attaches to the running server (main.cpp: the admin listener).
+struct server_attachment {
+  /// Called once the server listens; false stops it again (run_server then returns 1).
+  std::function<bool(server&)> started;
+  /// Called when shutdown begins, before the server stops (the attachment must let go of it).
+  std::function<void()> stopping;
+};
+
 /// Runs the listener until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate), then stops accepting, closes every connection with
 /// 1001 (waiting up to server.shutdown_grace for close handshakes) and returns 0. Returns non-zero
 /// when it cannot listen. Logs "parley listening on <address>:<port>" once accepting (port 0 in
 /// the settings picks a free port; the log line names the real one).
 /// `verifier` checks tokens offered at the handshake (jwt mode); null in open mode.
 int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
-               std::shared_ptr<const auth::jwt_verifier> verifier = nullptr);
+               std::shared_ptr<const auth::jwt_verifier> verifier = nullptr,
+               server_attachment attach = {});
 
 /// The listener and its I/O threads without the signal handling: run_server is one of these plus
 /// a wait for SIGINT/SIGTERM. Tests and embedders start one on port 0 and stop it themselves.
@@ -57,6 +68,9 @@ public:
 
   /// WebSocket connections currently alive.
   std::size_t connections() const;
+
+  /// Connections allowed in total ([limits] max_connections, resolved against the fd limit).
+  std::size_t max_connections() const;
 
   /// Graceful stop: stops accepting, closes every WebSocket connection with 1001, waits up to
   /// server.shutdown_grace for them to end, then stops the I/O threads. Idempotent.
