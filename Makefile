@@ -22,6 +22,7 @@ deps:
 
 test-deps: deps
 	./scripts/install-web-test-deps.sh
+	./scripts/install-deploy-test-deps.sh
 
 # clang and libFuzzer; build-fuzz needs them, so `make test` and `make fuzz` both install them.
 fuzz-deps: deps

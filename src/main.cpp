@@ -104,6 +104,16 @@ bool check_database(const store_settings& s) {
   }
 }
 
+/// What the admin listener reads from, and asks of, the public server.
+admin::server_hooks admin_hooks(net::server& srv) {
+  admin::server_hooks hooks;
+  hooks.draining = [&srv] { return srv.draining(); };
+  hooks.connections = [&srv] { return srv.connections(); };
+  hooks.max_connections = [&srv] { return srv.max_connections(); };
+  hooks.start_drain = [&srv](std::chrono::milliseconds period) { srv.drain(period); };
+  return hooks;
+}
+
 int run(app_config& cfg) {
   const settings& s = cfg.values;
   if (s.testing.fault_injection)
@@ -157,30 +167,26 @@ int run(app_config& cfg) {
                                     },
                                     nullptr, true});
 
-  // The admin listener starts once the public one listens, and reads it through these hooks.
-  // Until net::server can drain, a drain request only turns /readyz to 503 (see the report).
-  std::atomic<bool> drain_requested{false};
-  std::unique_ptr<admin::admin_server> admin_listener;
-  net::server_attachment attach;
-  attach.started = [&](net::server& srv) {
-    admin::server_hooks hooks;
-    hooks.draining = [&drain_requested] { return drain_requested.load(); };
-    hooks.connections = [&srv] { return srv.connections(); };
-    hooks.max_connections = [&srv] { return srv.max_connections(); };
-    hooks.start_drain = [&drain_requested](std::chrono::milliseconds) { drain_requested = true; };
-    admin_listener = admin::make_admin_server(s, admin_token, sys, std::move(hooks),
-                                              std::chrono::seconds(30));
-    return admin_listener->start();
-  };
-  attach.stopping = [&admin_listener] { admin_listener.reset(); };
-  int rc = net::run_server(
+  net::shutdown_signals signals;
+  net::server public_server{
     s, make_codec_limits(s),
     [&sys, shared = std::make_shared<const session_config>(session_cfg)](
       frame_sink_ptr sink, std::optional<auth::identity> who) {
       return sys.spawn(session, std::move(sink), std::move(who), shared);
     },
-    session_cfg.verifier, std::move(attach));
-  admin_listener.reset();  // never outlives the server its hooks read
+    session_cfg.verifier};
+  int rc = 1;
+  if (public_server.start()) {
+    // The admin listener starts once the public one listens, stays up while it drains, and stops
+    // before it (its hooks read the server).
+    auto admin_listener = admin::make_admin_server(
+      s, admin_token, sys, admin_hooks(public_server),
+      std::chrono::duration_cast<std::chrono::milliseconds>(s.server.drain_period));
+    if (admin_listener->start())
+      rc = signals.wait(public_server);
+    else
+      public_server.stop();
+  }
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});

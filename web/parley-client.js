@@ -59,6 +59,7 @@ export const DEFAULTS = Object.freeze({
   backoffBaseMs: 500,        // first retry waits up to 0.5 s ...
   backoffCapMs: 20_000,      // ... doubling up to at most 20 s
   stableAfterMs: 10_000,     // a connection that lived this long resets the backoff
+  drainHintCapMs: 120_000,   // a draining server's reconnect hint is followed up to this long
   retryAfterErrorMs: 1_000,  // wait before resending a frame the server could not take right now
   typingThrottleMs: 1_500,   // the server relays one typing per 2 s anyway
   heartbeatMs: 25_000,       // application ping to notice half-open connections ...
@@ -76,6 +77,18 @@ export const DEFAULTS = Object.freeze({
  * random between 0 and the capped exponential. Spreading retries over the whole range keeps a
  * crowd of clients from reconnecting in lockstep after a server restart.
  */
+/**
+ * The reconnect delay a draining server asked for, or null. A server that drains closes its
+ * connections with 1001 spread over its drain period, each with the reason
+ * "... reconnect_after_ms=<n>" (docs/protocol.md), so that its clients come back spread out
+ * instead of all in the same second. Capped, so that a bad hint cannot park a client for long.
+ */
+export function drainDelay(code, reason, { drainHintCapMs } = DEFAULTS) {
+  if (code !== 1001) return null;
+  const hint = /reconnect_after_ms=(\d+)/.exec(reason ?? "");
+  return hint ? Math.min(Number(hint[1]), drainHintCapMs) : null;
+}
+
 export function backoffDelay(attempt, random, { backoffBaseMs, backoffCapMs } = DEFAULTS) {
   const ceiling = Math.min(backoffCapMs, backoffBaseMs * 2 ** attempt);
   return random() * ceiling;
@@ -481,7 +494,7 @@ export class ParleyClient extends Emitter {
   }
 
   #scheduleReconnect(code, reason) {
-    const delay = backoffDelay(this.#attempt, this.#random, this.#opts);
+    const delay = drainDelay(code, reason, this.#opts) ?? backoffDelay(this.#attempt, this.#random, this.#opts);
     this.#attempt++;
     this.#retryAt = this.#clock.now() + delay;
     this.#retryTimer = this.#clock.setTimeout(() => {

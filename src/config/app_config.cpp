@@ -32,6 +32,7 @@ app_config::app_config() {
          "origins allowed to open /ws; empty: same host only")
     .add(v.server.allowed_hosts, "allowed_hosts", "Host header values answered; empty: any (unsafe)")
     .add(v.server.trusted_proxies, "trusted_proxies", "proxies whose X-Forwarded-For is believed")
+    .add(v.server.drain_period, "drain_period", "a drain closes connections spread over this long")
     .add(v.server.shutdown_grace, "shutdown_grace", "time for close handshakes on SIGTERM");
   opt_group{custom_options_, "limits"}
     .add(v.limits.max_connections_per_address, "max_connections_per_address",
@@ -122,6 +123,7 @@ namespace {
 /// Parley timeout, interval or window means anything below zero.
 const char* negative_duration(const settings& v) {
   const std::pair<const char*, caf::timespan> durations[] = {
+    {"server.drain_period", v.server.drain_period},
     {"server.shutdown_grace", v.server.shutdown_grace},
     {"connection.idle_timeout", v.connection.idle_timeout},
     {"connection.handshake_timeout", v.connection.handshake_timeout},

@@ -32,6 +32,9 @@ struct server_settings {
   std::vector<std::string> allowed_hosts = {"localhost", "127.0.0.1", "[::1]"};
   /// Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client. Empty: none.
   std::vector<std::string> trusted_proxies;
+  /// A drain (SIGTERM, SIGINT, the admin drain command) closes connections with 1001 spread over
+  /// this long, each with a reconnect hint, so that clients do not all come back at once.
+  caf::timespan drain_period = std::chrono::seconds(10);
   caf::timespan shutdown_grace = std::chrono::seconds(3);  ///< wait for close handshakes on SIGTERM
 };
 

@@ -280,6 +280,12 @@ void http_session::upgrade(request&& req) {
     return refuse(text_response(req, http::status::service_unavailable, "shutting down\n"),
                   "shutting_down");
   }
+  if (ctx_->draining) {
+    // Another node (or this one after its restart) takes the client; the drain paces the rest.
+    auto res = text_response(req, http::status::service_unavailable, "server draining\n");
+    res.set(http::field::retry_after, "5");
+    return refuse(std::move(res), "draining");
+  }
   if (!slot_.within_server_limit()) {
     auto res = text_response(req, http::status::service_unavailable, "server full\n");
     res.set(http::field::retry_after, "5");

@@ -1,5 +1,7 @@
 #include "net/io_loop.hpp"
 
+#include "protocol/frame_sink.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
@@ -62,7 +64,8 @@ io_loop::io_loop(loop_deadlines deadlines)
     read_buffer_(read_buffer_bytes),
     wakes_(std::make_shared<wake_list>(ctx_)),
     sweep_timer_(ctx_),
-    sweep_interval_(sweep_interval_for(deadlines)) {
+    sweep_interval_(sweep_interval_for(deadlines)),
+    drain_timer_(ctx_) {
   // nop
 }
 
@@ -95,6 +98,42 @@ void io_loop::close_all(uint16_t code, std::string reason) {
   asio::post(ctx_, [this, code, reason = std::move(reason)] {
     for (auto* conn : conns_)
       conn->close(code, reason);
+  });
+}
+
+void io_loop::drain(clock_type::duration period, uint32_t seed) {
+  asio::post(ctx_, [this, period, seed] {
+    if (drain_)
+      return;  // one drain at a time; the first one's pace holds
+    drain_random_.seed(seed);
+    drain_.emplace(conns_.size(), period);
+    drain_start_ = clock_type::now();
+    drain_closed_ = 0;
+    drain_step();
+  });
+}
+
+void io_loop::drain_step() {
+  auto elapsed = clock_type::now() - drain_start_;
+  auto due = drain_->due(elapsed);
+  bool over = drain_->over(elapsed);
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
+  // close() only queues a close frame (the connection ends later, on this thread), so conns_
+  // does not change during the walk. Once over, late arrivals are closed too.
+  for (auto* conn : conns_) {
+    if (!over && drain_closed_ >= due)
+      break;
+    if (conn->closing())
+      continue;
+    conn->close(close_code::going_away, drain_close_reason(drain_->reconnect_delay(uniform(drain_random_))));
+    ++drain_closed_;
+  }
+  if (over)
+    return;
+  drain_timer_.expires_after(drain_->step());
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec)
+      drain_step();
   });
 }
 

@@ -11,6 +11,7 @@
 // - one coarse timer that checks every connection's deadlines (keep-alive ping, idle timeout, stuck
 //   write, unanswered close) instead of a timer per connection.
 
+#include "net/drain_schedule.hpp"
 #include "net/loop_connection.hpp"
 #include "net/outbound_queue.hpp"
 
@@ -23,6 +24,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -100,12 +103,18 @@ public:
   /// Asks every connection to close with this code (any thread).
   void close_all(uint16_t code, std::string reason);
 
+  /// Closes the connections open now with 1001, spread over `period` (drain_schedule), each close
+  /// hinting a reconnect delay; whatever is still open at the end of the period is closed then
+  /// (any thread). `seed` seeds the hints' randomness.
+  void drain(std::chrono::steady_clock::duration period, uint32_t seed);
+
   /// Stops the thread and drops later wake-ups; pending handlers are destroyed with the loop.
   void stop();
 
 private:
   void arm_sweep();
   void sweep();
+  void drain_step();
 
   loop_deadlines deadlines_;
   std::vector<loop_connection*> conns_;  // declared before ctx_: outlives the handlers
@@ -116,6 +125,12 @@ private:
   std::shared_ptr<wake_list> wakes_;
   boost::asio::steady_timer sweep_timer_;
   std::chrono::steady_clock::duration sweep_interval_;
+  // A drain under way (loop thread only).
+  std::optional<drain_schedule> drain_;
+  std::chrono::steady_clock::time_point drain_start_;
+  std::size_t drain_closed_ = 0;
+  boost::asio::steady_timer drain_timer_;
+  std::minstd_rand drain_random_;
   std::thread thread_;
 };
 

@@ -26,6 +26,9 @@ public:
   /// Queues a close frame behind what is already queued (server shutdown).
   virtual void close(uint16_t code, std::string_view reason) = 0;
 
+  /// True once a close is under way (queued, sent or received): a drain skips it.
+  virtual bool closing() const = 0;
+
   /// The loop has stopped for good: let go of what keeps the connection alive besides its pending
   /// operations (a connection that paused reading has none).
   virtual void release() = 0;

@@ -3,6 +3,7 @@
 #include "net/listener.hpp"
 #include "net/server_context.hpp"
 #include "net/io_loop.hpp"
+#include "net/service_notify.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -178,6 +180,25 @@ std::size_t server::max_connections() const {
   return impl_->ctx->clients->settings().max_connections;
 }
 
+void server::drain(std::chrono::milliseconds period) {
+  auto& d = *impl_;
+  if (!d.running || d.ctx->draining.exchange(true))
+    return;
+  spdlog::info("parley draining: {} connection(s) close over {} ms; new connections get 503",
+               d.connections(), period.count());
+  std::random_device seeds;
+  for (auto& loop : d.loops)
+    loop->drain(period, seeds());
+}
+
+const settings& server::config() const noexcept {
+  return impl_->ctx->cfg;
+}
+
+bool server::draining() const noexcept {
+  return impl_->ctx->draining;
+}
+
 bool server::reload_tls() {
   auto& tls = impl_->ctx->tls;
   if (!tls) {
@@ -216,34 +237,64 @@ void server::stop() {
   d.accept_loop.reset();
 }
 
-int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
-               std::shared_ptr<const auth::jwt_verifier> verifier, server_attachment attach) {
-  server srv{cfg, limits, std::move(spawn), std::move(verifier)};
-  // Installed before the listener starts, so that a signal arriving during startup is caught
-  // instead of killing the process; a dedicated io_context keeps this thread the only waiter.
-  asio::io_context signals_ioc{1};
-  asio::signal_set signals{signals_ioc, SIGINT, SIGTERM, SIGHUP};
-  if (!srv.start())
-    return 1;
-  if (attach.started && !attach.started(srv)) {
-    srv.stop();
-    return 1;
-  }
+struct shutdown_signals::impl {
+  // A dedicated io_context keeps this thread the only one waiting for signals.
+  asio::io_context ioc{1};
+  asio::signal_set signals{ioc, SIGINT, SIGTERM, SIGHUP};
+};
+
+shutdown_signals::shutdown_signals() : impl_(std::make_unique<impl>()) {
+  // nop
+}
+
+shutdown_signals::~shutdown_signals() = default;
+
+int shutdown_signals::wait(server& srv, std::function<void()> on_shutdown) {
+  auto& d = *impl_;
+  const auto& cfg = srv.config();
+  asio::steady_timer poll{d.ioc};
+  std::chrono::steady_clock::time_point deadline;
+  bool shutting_down = false;
+  notify_service_manager("READY=1");  // systemd's Type=notify: the port accepts connections now
+
+  // While draining: done once every connection has ended, or when the period and grace are over.
+  std::function<void()> watch_drain = [&] {
+    poll.expires_after(std::chrono::milliseconds(50));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (ec)
+        return;
+      if (srv.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        d.ioc.stop();
+        return;
+      }
+      watch_drain();
+    });
+  };
   std::function<void(const boost::system::error_code&, int)> on_signal =
     [&](const boost::system::error_code& ec, int sig) {
       if (ec)
         return;
       if (sig == SIGHUP) {
         srv.reload_tls();
-        signals.async_wait(on_signal);
+      } else if (shutting_down) {
+        spdlog::info("parley stopping now on a second signal {}", sig);
+        d.ioc.stop();
         return;
+      } else {
+        shutting_down = true;
+        notify_service_manager("STOPPING=1");
+        spdlog::info("parley shutting down on signal {} (a second one stops at once)", sig);
+        if (on_shutdown)
+          on_shutdown();
+        auto period = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.server.drain_period);
+        deadline = std::chrono::steady_clock::now() + period + cfg.server.shutdown_grace;
+        srv.drain(period);
+        watch_drain();
       }
-      spdlog::info("parley shutting down on signal {}", sig);
+      d.signals.async_wait(on_signal);
     };
-  signals.async_wait(on_signal);
-  signals_ioc.run();
-  if (attach.stopping)
-    attach.stopping();
+  d.signals.async_wait(on_signal);
+  d.ioc.run();
   srv.stop();
   spdlog::default_logger()->flush();
   return 0;

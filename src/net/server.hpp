@@ -9,6 +9,7 @@
 #include "config/settings.hpp"
 #include "protocol/codec.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,27 +23,8 @@ namespace parley::net {
 using session_spawner =
   std::function<session_actor(frame_sink_ptr sink, std::optional<auth::identity> who)>;
 
-class server;
-
-/// What run_server's caller attaches to the running server (main.cpp: the admin listener).
-struct server_attachment {
-  /// Called once the server listens; false stops it again (run_server then returns 1).
-  std::function<bool(server&)> started;
-  /// Called when shutdown begins, before the server stops (the attachment must let go of it).
-  std::function<void()> stopping;
-};
-
-/// Runs the listener until SIGINT or SIGTERM (SIGHUP reloads the TLS certificate), then stops accepting, closes every connection with
-/// 1001 (waiting up to server.shutdown_grace for close handshakes) and returns 0. Returns non-zero
-/// when it cannot listen. Logs "parley listening on <address>:<port>" once accepting (port 0 in
-/// the settings picks a free port; the log line names the real one).
-/// `verifier` checks tokens offered at the handshake (jwt mode); null in open mode.
-int run_server(const settings& cfg, const protocol::codec_limits& limits, session_spawner spawn,
-               std::shared_ptr<const auth::jwt_verifier> verifier = nullptr,
-               server_attachment attach = {});
-
-/// The listener and its I/O threads without the signal handling: run_server is one of these plus
-/// a wait for SIGINT/SIGTERM. Tests and embedders start one on port 0 and stop it themselves.
+/// The listener and its I/O threads, without signal handling (shutdown_signals adds it). Tests and
+/// embedders start one on port 0 and stop it themselves.
 class server {
 public:
   /// Prepares a server; nothing is bound until start().
@@ -69,12 +51,45 @@ public:
   /// WebSocket connections currently alive.
   std::size_t connections() const;
 
-  /// Connections allowed in total ([limits] max_connections, resolved against the fd limit).
+  /// Connections past which upgrades are refused with 503 ([limits] max_connections, resolved).
   std::size_t max_connections() const;
+
+  /// Starts a drain: from now on upgrades are refused with 503, and the connections open now are
+  /// closed with 1001 spread over `period`, each close hinting a reconnect delay (drain_schedule).
+  /// Returns at once; a drain cannot be undone (restart the server). A second call does nothing.
+  void drain(std::chrono::milliseconds period);
+
+  /// True once drain() was called.
+  bool draining() const noexcept;
+
+  /// The settings it was made with.
+  const settings& config() const noexcept;
 
   /// Graceful stop: stops accepting, closes every WebSocket connection with 1001, waits up to
   /// server.shutdown_grace for them to end, then stops the I/O threads. Idempotent.
   void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// SIGINT, SIGTERM and SIGHUP for a server. Construct it before server::start(), so that a signal
+/// arriving during startup is caught instead of killing the process.
+class shutdown_signals {
+public:
+  shutdown_signals();
+  ~shutdown_signals();
+
+  shutdown_signals(const shutdown_signals&) = delete;
+  shutdown_signals& operator=(const shutdown_signals&) = delete;
+
+  /// Blocks until the server should stop, then stops it: the first SIGTERM or SIGINT drains it
+  /// over server.drain_period and waits for its connections to end (at most the period plus
+  /// server.shutdown_grace); a second one stops at once. SIGHUP reloads the TLS certificate.
+  /// Under systemd (NOTIFY_SOCKET) it sends READY=1 first and STOPPING=1 when a shutdown begins.
+  /// `on_shutdown` runs on this thread when a shutdown begins (e.g. to tell systemd). Returns 0.
+  int wait(server& srv, std::function<void()> on_shutdown = nullptr);
 
 private:
   struct impl;

@@ -28,6 +28,8 @@ struct server_context {
   /// Set once shutdown began: keep-alive HTTP connections may no longer upgrade. The one field
   /// that changes after start, hence mutable and atomic.
   mutable std::atomic<bool> stopping{false};
+  /// Set once a drain began: upgrades are refused with 503 from then on.
+  mutable std::atomic<bool> draining{false};
   /// Limits per client address and in total, and the refusal counts: both lock internally.
   trusted_proxies proxies;
   std::shared_ptr<client_limits> clients;

@@ -314,6 +314,11 @@ void websocket_session<Stream>::close(uint16_t code, std::string_view reason) {
 }
 
 template <class Stream>
+bool websocket_session<Stream>::closing() const {
+  return !sink_->accepting_data();
+}
+
+template <class Stream>
 void websocket_session<Stream>::release() {
   hold_.reset();
 }

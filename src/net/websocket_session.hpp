@@ -69,6 +69,7 @@ public:
   void flush() override;
   void check_deadlines(clock_type::time_point now) override;
   void close(uint16_t code, std::string_view reason) override;
+  bool closing() const override;
   void release() override;
 
 private:

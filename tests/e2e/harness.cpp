@@ -164,6 +164,8 @@ void server_process::write_config(const server_options& opts) {
     {"server.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web\""},
     {"store.path", "\"" + temp_dir_ + "/parley.db\""},
     {"admin.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web-admin\""},
+    // Stopping closes every connection at once, as tests expect; drain tests set a period.
+    {"server.drain_period", "0s"},
   };
   for (const auto& [key, value] : opts.ini)
     values[key] = value;
@@ -192,6 +194,19 @@ void server_process::spawn(const server_options& opts) {
   for (auto& arg : args)
     argv.push_back(arg.data());
   argv.push_back(nullptr);
+  // The environment is built before fork: the child may only make async-signal-safe calls.
+  std::vector<std::string> env_entries;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry{*e};
+    if (!opts.env.count(std::string{entry.substr(0, entry.find('='))}))
+      env_entries.emplace_back(entry);
+  }
+  for (const auto& [key, value] : opts.env)
+    env_entries.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& entry : env_entries)
+    envp.push_back(entry.data());
+  envp.push_back(nullptr);
 
   int out_pipe[2];
   int err_pipe[2];
@@ -215,7 +230,7 @@ void server_process::spawn(const server_options& opts) {
     dup2(out_pipe[1], STDOUT_FILENO);
     dup2(err_pipe[1], STDERR_FILENO);
     close_inherited_fds();
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   ::close(null_fd);

@@ -42,6 +42,8 @@ struct server_options {
   std::map<std::string, std::string> ini;
   /// Extra command-line arguments after --config and --server.port.
   std::vector<std::string> args;
+  /// Environment variables set (or replaced) for the server, e.g. NOTIFY_SOCKET.
+  std::map<std::string, std::string> env;
   /// How long the server may take to print its listening line.
   millis startup_timeout = 15s;
   /// False for a start-up that is meant to fail: the constructor returns without waiting.

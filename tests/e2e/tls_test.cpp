@@ -2,6 +2,7 @@
 // the openssl command line, into a scratch directory; nothing secret is checked in.
 
 #include "harness.hpp"
+#include "wss_client.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -58,108 +59,6 @@ server_options tls_options(const certificate& c) {
   opts.ini["tls.key"] = "\"" + c.key + "\"";
   return opts;
 }
-
-/// What a test client offers in its TLS handshake.
-struct tls_offer {
-  int min_version = TLS1_2_VERSION;
-  int max_version = TLS1_3_VERSION;
-  std::string tls12_ciphers;  ///< OpenSSL's defaults when empty
-};
-
-/// A WSS client whose every step has a deadline (the TCP stream's timeout).
-class wss_client {
-public:
-  explicit wss_client(const tls_offer& offer = {}) : ctx_(ssl::context::tls_client) {
-    auto* native = ctx_.native_handle();
-    if (offer.min_version < TLS1_2_VERSION) {
-      // Debian's OpenSSL will not even offer TLS 1.0/1.1 at its default security level.
-      SSL_CTX_set_security_level(native, 0);
-      SSL_CTX_set_cipher_list(native, "DEFAULT@SECLEVEL=0");
-    }
-    SSL_CTX_set_min_proto_version(native, offer.min_version);
-    SSL_CTX_set_max_proto_version(native, offer.max_version);
-    if (!offer.tls12_ciphers.empty())
-      SSL_CTX_set_cipher_list(native, offer.tls12_ciphers.c_str());
-    ctx_.set_verify_mode(ssl::verify_none);  // self-signed; the tests check the name themselves
-    ws_.emplace(ioc_, ctx_);
-  }
-
-  /// TCP connect and TLS handshake.
-  beast::error_code handshake_tls(uint16_t port) {
-    auto& tcp_layer = beast::get_lowest_layer(*ws_);
-    tcp_layer.expires_after(default_wait);
-    auto ec = run([&](auto done) {
-      tcp_layer.async_connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port}, done);
-    });
-    if (ec)
-      return ec;
-    tcp_layer.expires_after(default_wait);
-    return run([&](auto done) { ws_->next_layer().async_handshake(ssl::stream_base::client, done); });
-  }
-
-  /// The whole way to a chat: TLS, the upgrade, the welcome frame.
-  json connect(uint16_t port, const std::string& name) {
-    REQUIRE_FALSE(handshake_tls(port));
-    beast::get_lowest_layer(*ws_).expires_after(default_wait);
-    auto host = "127.0.0.1:" + std::to_string(port);
-    auto ec = run([&](auto done) { ws_->async_handshake(host, "/ws?name=" + name, done); });
-    REQUIRE_MESSAGE(!ec, "wss upgrade failed: " << ec.message());
-    return next();
-  }
-
-  void send(const json& frame) {
-    beast::get_lowest_layer(*ws_).expires_after(default_wait);
-    auto text = frame.dump();
-    auto ec = run([&](auto done) { ws_->async_write(asio::buffer(text), done); });
-    REQUIRE_MESSAGE(!ec, "wss write failed: " << ec.message());
-  }
-
-  json next() {
-    beast::get_lowest_layer(*ws_).expires_after(default_wait);
-    buffer_.clear();
-    auto ec = run([&](auto done) { ws_->async_read(buffer_, done); });
-    REQUIRE_MESSAGE(!ec, "wss read failed: " << ec.message());
-    return json::parse(beast::buffers_to_string(buffer_.data()));
-  }
-
-  /// Skips frames until one has this type (and, when given, this text).
-  json next_of_type(const std::string& type, const std::string& text = {}) {
-    for (int i = 0; i < 50; ++i)
-      if (auto f = next(); f["type"] == type && (text.empty() || f["text"] == text))
-        return f;
-    FAIL("no " << type << " frame within 50 frames");
-    return {};
-  }
-
-  /// The common name of the certificate the server presented.
-  std::string peer_common_name() {
-    X509* cert = SSL_get1_peer_certificate(ws_->next_layer().native_handle());
-    if (cert == nullptr)
-      return {};
-    char name[256] = {};
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof name);
-    X509_free(cert);
-    return name;
-  }
-
-  /// The negotiated protocol version, e.g. "TLSv1.3".
-  std::string version() { return SSL_get_version(ws_->next_layer().native_handle()); }
-
-private:
-  template <class Start>
-  beast::error_code run(Start start) {
-    beast::error_code result;
-    start([&result](beast::error_code ec, auto&&...) { result = ec; });
-    ioc_.restart();
-    ioc_.run();
-    return result;
-  }
-
-  asio::io_context ioc_;
-  ssl::context ctx_;
-  std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> ws_;
-  beast::flat_buffer buffer_;
-};
 
 /// Sends `request` in plaintext and returns everything the server answers until it closes.
 std::string plaintext_exchange(uint16_t port, const std::string& request) {

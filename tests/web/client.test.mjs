@@ -5,7 +5,7 @@
 
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { ParleyClient, backoffDelay, DEFAULTS, utf8Length } from "../../web/parley-client.js";
+import { ParleyClient, backoffDelay, drainDelay, DEFAULTS, utf8Length } from "../../web/parley-client.js";
 import { FakeClock, FakeWebSocket, scriptedRandom, messageFrame, joinedFrame, settle } from "./lib/fakes.mjs";
 
 const URL_ = "ws://chat.test/ws";
@@ -150,6 +150,24 @@ for (const code of [1001, 1006, 1011, 4000]) {
     assert.equal(FakeWebSocket.instances.length, 2);
   });
 }
+
+test("a draining server's 1001 close sets the reconnect delay it hints", async () => {
+  const h = harness();
+  await connected(h);
+  FakeWebSocket.latest.drop(1001, "server draining; reconnect_after_ms=7000");
+  assert.equal(h.of("status").at(-1).retryInMs, 7000);
+  h.clock.advance(6999);
+  assert.equal(FakeWebSocket.instances.length, 1, "not before the hinted delay");
+  h.clock.advance(1);
+  assert.equal(FakeWebSocket.instances.length, 2, "reconnects once the hinted delay passed");
+});
+
+test("drain hints: only on 1001, parsed from the reason, capped", () => {
+  assert.equal(drainDelay(1001, "server draining; reconnect_after_ms=250"), 250);
+  assert.equal(drainDelay(1001, "server shutting down"), null, "no hint: the usual backoff");
+  assert.equal(drainDelay(4000, "reconnect_after_ms=250"), null, "other codes keep the backoff");
+  assert.equal(drainDelay(1001, "reconnect_after_ms=99999999"), DEFAULTS.drainHintCapMs);
+});
 
 test("close() ends for good and cancels a scheduled reconnect", async () => {
   const h = harness();
