@@ -5,6 +5,8 @@
 // (config/command_line.hpp).
 
 #include "actors/directory.hpp"
+#include "admin/admin_setup.hpp"
+#include "admin/admin_token.hpp"
 #include "actors/presence.hpp"
 #include "actors/session.hpp"
 #include "actors/store.hpp"
@@ -24,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <memory>
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -91,6 +94,16 @@ void log_auth_mode(const auth_settings& s) {
                  "anywhere but on your own machine");
 }
 
+/// What the admin listener reads from, and asks of, the public server.
+admin::server_hooks admin_hooks(net::server& srv) {
+  admin::server_hooks hooks;
+  hooks.draining = [&srv] { return srv.draining(); };
+  hooks.connections = [&srv] { return srv.connections(); };
+  hooks.max_connections = [&srv] { return srv.max_connections(); };
+  hooks.start_drain = [&srv](std::chrono::milliseconds period) { srv.drain(period); };
+  return hooks;
+}
+
 int run(app_config& cfg) {
   const settings& s = cfg.values;
   auto checked = check_startup(s);
@@ -106,6 +119,13 @@ int run(app_config& cfg) {
   session_cfg.permissions = checked.permissions;
   session_cfg.verifier = checked.verifier;
   log_auth_mode(s.auth);
+  std::string admin_token;
+  try {
+    admin_token = admin::read_admin_token(s.admin);
+  } catch (const admin::admin_config_error& e) {
+    spdlog::critical("cannot start the admin listener: {}", e.what());
+    return 1;
+  }
   caf::actor_system sys{cfg};
 
   auto sup = sys.spawn(supervisor, s.supervisor, std::random_device{}(), [](const std::string& key) {
@@ -151,7 +171,18 @@ int run(app_config& cfg) {
       return sys.spawn(session, std::move(sink), std::move(who), shared);
     },
     session_cfg.verifier};
-  int rc = public_server.start() ? signals.wait(public_server) : 1;
+  int rc = 1;
+  if (public_server.start()) {
+    // The admin listener starts once the public one listens, stays up while it drains, and stops
+    // before it (its hooks read the server).
+    auto admin_listener = admin::make_admin_server(
+      s, admin_token, sys, admin_hooks(public_server),
+      std::chrono::duration_cast<std::chrono::milliseconds>(s.server.drain_period));
+    if (admin_listener->start())
+      rc = signals.wait(public_server);
+    else
+      public_server.stop();
+  }
 
   self->request(sup, std::chrono::seconds(5), stop_atom::value)
     .receive([](ok_atom) {}, [](caf::error&) {});

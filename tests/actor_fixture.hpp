@@ -128,6 +128,7 @@ struct session_log {
   std::vector<std::string> closed;
   std::vector<room_actor> moved_to;
   std::vector<std::pair<std::string, std::string>> kicked;  ///< (room, reason) per kicked_atom
+  std::string session_id;  ///< what it answers an info request with
 };
 
 /// A stand-in for a session actor: rooms only send it moved, closed and kicked notices.
@@ -146,6 +147,11 @@ inline session_actor::behavior_type fake_session(session_actor::pointer,
     },
     // Server-wide bans and sign-in deadlines do not concern the tests that use this stand-in.
     [](banned_atom, const moderation_record&) {},
+    [log](get_atom, info_atom) {
+      session_info info;
+      info.session = log->session_id;
+      return info;
+    },
     [](deadline_atom, uint64_t) {},
     [](reauth_atom, uint64_t) {},
   };

@@ -814,6 +814,13 @@ TEST_CASE("typing encodes room and user") {
         == json{{"type", "typing"}, {"room", "general"}, {"user", "carol"}});
 }
 
+TEST_CASE("a notice encodes room, text and time, with the text escaped as JSON") {
+  auto frame = encode(notice_event{"general", "back in \"5\" min\n<b>", 1764594000000});
+  CHECK(frame.rfind(R"({"type":"notice",)", 0) == 0);
+  CHECK(json::parse(frame) == json{{"type", "notice"}, {"room", "general"},
+                                   {"text", "back in \"5\" min\n<b>"}, {"ts", 1764594000000}});
+}
+
 TEST_CASE("pong echoes the ref and omits it when absent") {
   CHECK(json::parse(encode(pong_event{"42"})) == json{{"type", "pong"}, {"ref", 42}});
   CHECK(json::parse(encode(pong_event{})) == json{{"type", "pong"}});

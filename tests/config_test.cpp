@@ -88,6 +88,11 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.testing.fault_injection == defaults.testing.fault_injection);
   CHECK(v.log.level == defaults.log.level);
   CHECK(v.log.format == defaults.log.format);
+  CHECK(v.admin.address == defaults.admin.address);
+  CHECK(v.admin.port == defaults.admin.port);
+  CHECK(v.admin.token == defaults.admin.token);
+  CHECK(v.admin.token_file == defaults.admin.token_file);
+  CHECK(v.admin.web_root == defaults.admin.web_root);
 }
 
 TEST_CASE("command-line options override the config file") {

@@ -102,6 +102,7 @@ session_actor spawn_recording_session(caf::actor_system& sys, std::shared_ptr<re
       [](closed_atom, std::string) {},
       [](kicked_atom, std::string, std::string) {},
       [](banned_atom, moderation_record) {},
+      [](get_atom, info_atom) { return session_info{}; },
       [](deadline_atom, uint64_t) {},
       [](reauth_atom, uint64_t) {},
     };

@@ -681,6 +681,9 @@ function wireClient(client) {
     // Server-wide actions belong to no room; the one in view shows them.
     appendNotice(ui.rooms.get(m.room ?? ui.active), text, "moderation");
   });
+  client.on("notice", ({ room, text }) => {
+    appendNotice(ui.rooms.get(room), `Notice from the server: ${text}`, "server-notice");
+  });
   client.on("deleted", ({ room: name, id, by, reason }) => {
     const room = ui.rooms.get(name);
     const li = room?.list.querySelector(`li.message[data-id="${id}"]`);

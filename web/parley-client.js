@@ -221,6 +221,8 @@ const OPEN = 1; // WebSocket.OPEN, without relying on the constructor having the
  * - `moderation` {action, room, user?, id?, by, until?, reason?}: a moderator's action, as the
  *              room was told (room null: server-wide); action kick | ban | unban | mute | unmute | delete
  * - `deleted`  {room, id, by?, reason?}: a message delivered before is now a tombstone; replace it
+ * - `notice`   {room, text, ts}: a notice from the server's operators to everyone in the room
+ *              (not a chat message: no id, no author, not in history)
  * - `token`    {state, ...}: the sign-in token's life. state is one of
  *              refreshing {reason: "scheduled" | "expired" | "manual"} (getToken was called),
  *              refreshed {roles, expiresAt}, refresh_failed {code, message},
@@ -993,6 +995,7 @@ export class ParleyClient extends Emitter {
       case "left": return this.#onLeft(frame);
       case "error": return this.#onError(frame);
       case "moderation": return this.#onModeration(frame);
+      case "notice": return this.#rooms.has(frame.room) && this.emit("notice", { room: frame.room, text: frame.text, ts: frame.ts });
       case "refreshed":
       case "moderated":
       case "history":

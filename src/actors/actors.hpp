@@ -13,6 +13,7 @@
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
@@ -62,6 +63,13 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;         ///< sign a v
 using bans_atom = caf::atom_constant<caf::atom("bans")>;           ///< server-wide bans in force
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;   ///< sign-in or refresh time is up
 using reauth_atom = caf::atom_constant<caf::atom("reauth")>;       ///< the token expired
+using rooms_atom = caf::atom_constant<caf::atom("rooms")>;         ///< admin: the live rooms
+using members_atom = caf::atom_constant<caf::atom("members")>;     ///< admin: a room's members
+using summary_atom = caf::atom_constant<caf::atom("summary")>;     ///< admin: a room in numbers
+using live_atom = caf::atom_constant<caf::atom("live")>;           ///< admin: a room if in memory
+using sessions_atom = caf::atom_constant<caf::atom("sessions")>;   ///< admin: a user's sessions
+using info_atom = caf::atom_constant<caf::atom("info")>;           ///< admin: one session's facts
+using notice_atom = caf::atom_constant<caf::atom("notice")>;       ///< admin: a server notice
 
 // -- messages --------------------------------------------------------------------------------------
 
@@ -132,6 +140,50 @@ struct append_result {
   bool duplicate = false;      ///< the sender already posted this cid: `msg` is the original
 };
 
+// -- what the admin API asks actors ----------------------------------------------------------------
+
+/// A room in numbers, as the room itself reports it.
+struct room_summary {
+  std::string name;
+  uint64_t connections = 0;  ///< member connections
+  uint64_t users = 0;        ///< distinct users with at least one member connection
+  uint64_t present = 0;      ///< present users (a connection, or within their grace)
+  uint64_t epoch = 0;
+  uint64_t last_id = 0;      ///< highest id accepted (0: none yet)
+  double message_rate = 0;   ///< messages per second over about the last minute
+  bool answered = true;      ///< false: the room did not answer in time; only `name` is valid
+};
+
+/// One user among a room's members.
+struct room_member_summary {
+  std::string user;
+  std::string name;          ///< display name; empty: the user id
+  uint64_t connections = 0;  ///< this user's connections in the room
+};
+
+/// What a session tells about itself.
+struct session_info {
+  std::string session;              ///< 16 hex digits, as in its welcome frame
+  std::string user;
+  std::string name;                 ///< display name; empty: the user id
+  std::vector<std::string> roles;   ///< empty in open mode
+  std::vector<std::string> rooms;   ///< joined, in name order
+  int64_t connected_since = 0;      ///< ms since the Unix epoch
+  std::string address;              ///< the client's address as the limits count it; empty: unknown
+  bool signed_in = true;            ///< false while waiting for a first auth frame or a refresh
+};
+
+/// One user as the presence tracker sees them, with what each session reported.
+struct user_report {
+  std::string user;
+  bool online = false;              ///< a session, or within the grace
+  bool in_grace = false;            ///< no session, but within the grace after the last one
+  std::vector<session_info> sessions;  ///< sessions that answered in time, by session id
+  uint64_t unanswered = 0;          ///< sessions that did not answer in time
+  bool banned = false;              ///< banned from the server now
+  std::optional<int64_t> banned_until;  ///< with banned: ms since the Unix epoch; absent: for good
+};
+
 /// How a supervisor (re)creates one child: called on first start and on every restart.
 using child_factory = std::function<caf::actor(caf::actor_system&)>;
 
@@ -173,6 +225,14 @@ using room_actor = caf::typed_actor<
   /// "moderation" frame. The session has checked the moderator's permission. Errors:
   /// store_unavailable, not_found (delete of an id the room never had).
   caf::replies_to<moderate_atom, moderation_record>::with<ok_atom>,
+  /// Admin: the room in numbers. Errors: none.
+  caf::replies_to<get_atom, summary_atom>::with<room_summary>,
+  /// Admin: the users with member connections, in user order. Errors: none.
+  caf::replies_to<get_atom, members_atom>::with<std::vector<room_member_summary>>,
+  /// Admin: writes a server notice (text) as a "notice" frame to every member connection. Not
+  /// stored: it is not a message, takes no id and is not in history. Answers the connections it
+  /// went to. Errors: none.
+  caf::replies_to<notice_atom, std::string>::with<uint64_t>,
   /// Internal: the oldest running grace period may have ended (one timer per room).
   caf::reacts_to<expire_atom>,
   /// Internal: the presence interval ended: flush pending changes as one presence_diff, resend
@@ -196,6 +256,8 @@ using session_actor = caf::typed_actor<
   caf::reacts_to<kicked_atom, std::string, std::string>,
   /// The user is banned from the server: error banned, then close (4403).
   caf::reacts_to<banned_atom, moderation_record>,
+  /// Admin: who this session is, since when, and which rooms it joined. Errors: none.
+  caf::replies_to<get_atom, info_atom>::with<session_info>,
   /// Internal: the sign-in or refresh deadline of the given generation passed.
   caf::reacts_to<deadline_atom, uint64_t>,
   /// Internal: the token of the given generation expired.
@@ -218,7 +280,13 @@ using directory_actor = caf::typed_actor<
   /// A room restarted under a new handle.
   caf::reacts_to<moved_atom, std::string, room_actor>,
   /// The supervisor gave up on a room.
-  caf::reacts_to<closed_atom, std::string>>;
+  caf::reacts_to<closed_atom, std::string>,
+  /// Admin: a room if it is in memory now; never loads or creates one. Errors: not_found.
+  caf::replies_to<live_atom, std::string>::with<room_actor>,
+  /// Admin: every room in memory, asking each for its summary (in name order). A room that does
+  /// not answer within the timeout (restarting, or swamped) is listed by name with `answered`
+  /// false. Errors: none.
+  caf::replies_to<get_atom, rooms_atom, caf::timespan>::with<std::vector<room_summary>>>;
 
 /// The presence tracker: which users are online anywhere on this server, across all rooms.
 using presence_actor = caf::typed_actor<
@@ -233,6 +301,10 @@ using presence_actor = caf::typed_actor<
   /// Answers, per user in the order asked, whether they are online (a session, or within the
   /// grace) and how many sessions they have. Errors: none (a dead tracker: request_receiver_down).
   caf::replies_to<status_atom, std::vector<std::string>>::with<std::vector<protocol::user_status>>,
+  /// Admin: one user's online state, server ban and sessions; asks each session for its info
+  /// and waits for each at most the given timeout. Errors: none (an unknown user is offline with
+  /// no sessions).
+  caf::replies_to<get_atom, sessions_atom, std::string, caf::timespan>::with<user_report>,
   /// Internal: the oldest running grace period may have ended (one timer for the tracker).
   caf::reacts_to<expire_atom>>;
 
@@ -263,6 +335,9 @@ using store_actor = caf::typed_actor<
   caf::replies_to<moderate_atom, moderation_record>::with<ok_atom>,
   /// The server-wide bans in force now.
   caf::replies_to<bans_atom>::with<std::vector<restriction>>,
+  /// Readiness: true if the database is open and the last access succeeded (a closed database is
+  /// opened first, so this is cheap once it is open). Errors: none.
+  caf::replies_to<status_atom>::with<bool>,
   /// A room left memory (retired or given up). If it never got a message, it stops counting
   /// against max_rooms; stored rooms keep counting.
   caf::reacts_to<retire_atom, std::string>>;
@@ -298,3 +373,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_actor)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::moderation_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::restriction>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::room_summary)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::room_summary>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::room_member_summary>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::session_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::user_report)

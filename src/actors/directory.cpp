@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/mailbox_probe.hpp"
+#include "actors/gather.hpp"
 #include "actors/registry.hpp"
 #include "actors/room.hpp"
 
@@ -11,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace parley {
@@ -85,6 +87,38 @@ void start_room(self_ptr self, const std::string& name, bool may_create) {
           [self, name](caf::error& err) { deliver_error(self, name, from_store(std::move(err))); });
 }
 
+/// Asks every live room for its summary; rooms that do not answer in time are listed unanswered.
+caf::result<std::vector<room_summary>> list_rooms(self_ptr self, caf::timespan timeout) {
+  auto& rooms = self->state.mem->rooms;
+  if (rooms.empty())
+    return std::vector<room_summary>{};
+  auto promise = self->make_response_promise<std::vector<room_summary>>();
+  auto by_name = [](std::vector<room_summary>& list) {
+    std::sort(list.begin(), list.end(),
+              [](const room_summary& a, const room_summary& b) { return a.name < b.name; });
+  };
+  std::vector<room_summary> initial;
+  initial.reserve(rooms.size());
+  auto answers = std::make_shared<gather<std::vector<room_summary>>>(std::move(initial), rooms.size(),
+                                                                      promise, by_name);
+  for (auto& [name, room] : rooms) {
+    self->request(room, timeout, get_atom::value, summary_atom::value)
+      .then(
+        [answers](room_summary& summary) {
+          answers->result().push_back(std::move(summary));
+          answers->one_done();
+        },
+        [answers, name = name](const caf::error&) {
+          room_summary missing;
+          missing.name = name;
+          missing.answered = false;
+          answers->result().push_back(std::move(missing));
+          answers->one_done();
+        });
+  }
+  return promise;
+}
+
 } // namespace
 
 std::string room_child_key(const std::string& room_name) {
@@ -129,6 +163,13 @@ directory_actor::behavior_type directory(self_ptr self, std::shared_ptr<director
       if (self->state.mem->rooms.erase(name) > 0)
         forget_room(self, name);
     },
+    [self](live_atom, const std::string& name) -> caf::result<room_actor> {
+      auto& rooms = self->state.mem->rooms;
+      if (auto i = rooms.find(name); i != rooms.end())
+        return i->second;
+      return make_protocol_error(protocol::error_code::not_found);
+    },
+    [self](get_atom, rooms_atom, caf::timespan timeout) { return list_rooms(self, timeout); },
   };
 }
 

@@ -1,6 +1,7 @@
 #include "actors/presence.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/gather.hpp"
 #include "actors/grace_timer.hpp"
 #include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
@@ -13,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace parley {
@@ -83,6 +85,45 @@ caf::result<ok_atom> load_bans_then_admit(self_ptr self, std::string user, caf::
 void expire_due(self_ptr self) {
   self->state.mem->grace.take_expired(self->clock().now());
   schedule_grace(self);
+}
+
+/// One user's state, with the info each of their sessions reports within `timeout`.
+caf::result<user_report> report_user(self_ptr self, const std::string& user, caf::timespan timeout) {
+  auto& mem = *self->state.mem;
+  user_report report;
+  report.user = user;
+  bool connected = mem.session_count.count(user) > 0;
+  report.in_grace = !connected && mem.grace.contains(user);
+  report.online = connected || report.in_grace;
+  if (auto ban = in_force(mem.server_bans, user, now_ms())) {
+    report.banned = true;
+    report.banned_until = *ban;
+  }
+  std::vector<caf::actor> sessions;
+  for (auto& [id, session] : mem.sessions)
+    if (session.user == user)
+      sessions.push_back(session.handle);
+  if (sessions.empty())
+    return report;
+  auto promise = self->make_response_promise<user_report>();
+  auto by_id = [](user_report& r) {
+    std::sort(r.sessions.begin(), r.sessions.end(),
+              [](const session_info& a, const session_info& b) { return a.session < b.session; });
+  };
+  auto answers = std::make_shared<gather<user_report>>(std::move(report), sessions.size(), promise, by_id);
+  for (auto& session : sessions) {
+    self->request(caf::actor_cast<session_actor>(session), timeout, get_atom::value, info_atom::value)
+      .then(
+        [answers](session_info& info) {
+          answers->result().sessions.push_back(std::move(info));
+          answers->one_done();
+        },
+        [answers](const caf::error&) {
+          ++answers->result().unanswered;
+          answers->one_done();
+        });
+  }
+  return promise;
 }
 
 } // namespace
@@ -164,6 +205,9 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
         result.push_back(protocol::user_status{user, sessions > 0 || mem.grace.contains(user), sessions});
       }
       return result;
+    },
+    [self](get_atom, sessions_atom, const std::string& user, caf::timespan timeout) {
+      return report_user(self, user, timeout);
     },
     [self](expire_atom) {
       self->state.grace_scheduled = false;

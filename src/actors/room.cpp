@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 namespace parley {
 
@@ -269,6 +270,7 @@ void publish(self_ptr self, protocol::chat_message msg) {
   // Stamped once for all recipients: the write path measures accept-to-write latency from here.
   auto encoded = encode_frame(msg, encoded_frame::clock::now());
   st.last_typing.erase(msg.from);
+  st.mem->rate.record(self->clock().now());
   auto& stats = metrics::server_metrics();
   stats.messages_accepted.inc();
   stats.deliveries.inc(fan_out(st, encoded, frame_priority::essential));
@@ -436,6 +438,37 @@ void enforce(self_ptr self, const moderation_record& record) {
   protocol::moderation_event ev{record.action, mem.name, record.user, record.by,
                                 record.message_id, record.until, record.reason};
   fan_out(self->state, make_frame(protocol::encode(ev)), frame_priority::essential);
+}
+
+// -- admin ----------------------------------------------------------------------------------------------
+
+room_summary make_summary(self_ptr self) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  return room_summary{mem.name,
+                      mem.members.size(),
+                      st.user_sessions.size(),
+                      mem.present.size(),
+                      mem.epoch,
+                      mem.next_id - 1,
+                      mem.rate.per_second(self->clock().now())};
+}
+
+std::vector<room_member_summary> member_list(const room_state& st) {
+  // Display names per user: the first member connection's (connections of one user share it).
+  std::map<std::string, room_member_summary> by_user;
+  for (auto& [id, member] : st.mem->members) {
+    auto& entry = by_user[member.user];
+    if (entry.connections++ == 0) {
+      entry.user = member.user;
+      entry.name = member.name;
+    }
+  }
+  std::vector<room_member_summary> result;
+  result.reserve(by_user.size());
+  for (auto& [user, entry] : by_user)
+    result.push_back(std::move(entry));
+  return result;
 }
 
 } // namespace
@@ -636,6 +669,14 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
             promise.deliver(from_store(std::move(err)));
           });
       return promise;
+    },
+    [self](get_atom, summary_atom) { return make_summary(self); },
+    [self](get_atom, members_atom) { return member_list(self->state); },
+    [self](notice_atom, const std::string& text) -> uint64_t {
+      auto& st = self->state;
+      protocol::notice_event ev{st.mem->name, text, now_ms()};
+      fan_out(st, make_frame(protocol::encode(ev)), frame_priority::essential);
+      return st.mem->members.size();
     },
     [self](expire_atom) {
       self->state.grace_scheduled = false;

@@ -2,6 +2,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/grace_queue.hpp"
+#include "actors/message_rate.hpp"
 #include "actors/restriction_map.hpp"
 #include "config/settings.hpp"
 
@@ -67,6 +68,7 @@ struct room_memory {
   std::size_t incarnation = 0;     ///< how many actors have run this room
   restriction_map bans;   ///< banned users: joins refused with banned (the store has them too)
   restriction_map mutes;  ///< muted users: posts refused with muted
+  message_rate rate;      ///< messages accepted per second, for the admin API
 };
 
 /// Per-incarnation state: things that may be rebuilt after a restart.

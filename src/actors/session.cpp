@@ -503,6 +503,7 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
                                      std::shared_ptr<const session_config> cfg) {
   auto& st = self->state;
   st.session_id = random_bits();
+  st.connected_since = now_ms();
   st.sink = std::move(sink);
   st.cfg = std::move(cfg);
   st.bucket.emplace(st.cfg->rate_per_second, st.cfg->rate_burst, self->clock().now());
@@ -589,6 +590,15 @@ session_actor::behavior_type session(self_ptr self, frame_sink_ptr sink,
                                         : "you are banned from this server: " + ban.reason;
       close_with(self, error_code::banned, std::move(message), std::nullopt, close_code::banned,
                  "banned", ban.until);
+    },
+    [self](get_atom, info_atom) {
+      auto& st = self->state;
+      session_info info{session_id_text(st.session_id), st.who.user, st.who.display_name,
+                        auth::role_names(st.who.roles), {}, st.connected_since,
+                        st.sink->client_address(), st.phase == sign_in_phase::signed_in};
+      for (auto& [name, room] : st.rooms)
+        info.rooms.push_back(name);  // a std::map: already in name order
+      return info;
     },
     [self](deadline_atom, uint64_t generation) {
       auto& st = self->state;

@@ -88,6 +88,7 @@ struct session_state {
   /// Counts sign-ins and refreshes: a timer set for an older token finds another number and does nothing.
   uint64_t token_generation = 0;
   uint64_t session_id = 0;  ///< shown as 16 hex digits, which would not fit inline
+  int64_t connected_since = 0;  ///< ms since the Unix epoch, for the admin API
   frame_sink_ptr sink;
   /// Shared by every session of the server: a copy each would cost an idle connection ~130 bytes.
   std::shared_ptr<const session_config> cfg;

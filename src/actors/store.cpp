@@ -487,6 +487,14 @@ store_actor::behavior_type store(self_ptr self, store_settings cfg) {
         return to_restrictions(db.restrictions_of("", storage::restriction_kind::ban, now_ms()));
       });
     },
+    [self](status_atom) {
+      try {
+        database(self);
+      } catch (const db_error& err) {
+        report_fault(self, err);
+      }
+      return self->state.db != nullptr && self->state.healthy;
+    },
     [self](retire_atom, const std::string& name) {
       // A stored room keeps counting; a room without a row is forgotten with its epoch.
       self->state.unwritten.erase(name);

@@ -115,6 +115,12 @@ app_config::app_config() {
   opt_group{custom_options_, "log"}
     .add(v.log.level, "level", "least severe level logged: trace, debug, info, warn or error")
     .add(v.log.format, "format", "\"text\" lines, or \"json\": one object per line (ts, level, logger, msg)");
+  opt_group{custom_options_, "admin"}
+    .add(v.admin.address, "address", "address of the admin listener")
+    .add(v.admin.port, "port", "port of the admin listener; 0 picks a free one")
+    .add(v.admin.token, "token", "bearer token for /admin; empty: the admin API is off")
+    .add(v.admin.token_file, "token_file", "file holding the admin token")
+    .add(v.admin.web_root, "web_root", "directory of the admin page");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }

@@ -172,6 +172,18 @@ struct log_settings {
   std::string format = "text";
 };
 
+/// [admin]: the internal listener for /metrics, /healthz, /readyz, the admin JSON API and the admin
+/// page (docs/operations.md, "Admin listener and API"). Keep it off the public network.
+struct admin_settings {
+  std::string address = "127.0.0.1";  ///< loopback by default
+  uint16_t port = 9090;               ///< 0 picks a free port (the log line names it)
+  /// Bearer token for /admin/*. Empty (and no token_file): the API answers 403, while /metrics,
+  /// /healthz and /readyz still work.
+  std::string token;
+  std::string token_file;             ///< a file holding the token (instead of `token`)
+  std::string web_root = "web-admin"; ///< the admin page, served at / of this listener only
+};
+
 /// Everything, as one value handed to the parts that need it.
 struct settings {
   server_settings server;
@@ -186,6 +198,7 @@ struct settings {
   auth_settings auth;
   testing_settings testing;
   log_settings log;
+  admin_settings admin;
 };
 
 } // namespace parley

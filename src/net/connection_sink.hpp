@@ -34,6 +34,7 @@ public:
   bool push(const frame& payload, frame_priority priority) override;
   void close(uint16_t code, std::string_view reason) override;
   void inbound_taken() override;
+  std::string client_address() const override { return client_address_; }
 
   /// Inbound frames sent to the session actor and not yet taken, past which the connection stops
   /// reading; it reads again once the actor is down to half of it. This bounds what one client can
@@ -48,6 +49,9 @@ public:
 
   /// True from a count_inbound() that returned false until the actor has caught up.
   bool inbound_paused() const;
+
+  /// Names the client for the admin API; called once, before the session actor is spawned.
+  void set_client_address(std::string address) { client_address_ = std::move(address); }
 
   /// Links the sink to the connection that writes its frames.
   void attach(std::weak_ptr<loop_connection> owner);
@@ -87,6 +91,7 @@ private:
   uint32_t inbound_pending_ = 0;
   bool inbound_paused_ = false;
   uint16_t close_code_ = 0;
+  std::string client_address_;  ///< written once before the session starts, then only read
 };
 
 using connection_sink_ptr = std::shared_ptr<connection_sink>;

@@ -123,6 +123,8 @@ void websocket_session<Stream>::start_session(std::optional<auth::identity> who)
     sink_->close(close_code::invalid_name, "invalid name");
     return;
   }
+  if (auto client = slot_.client())
+    sink_->set_client_address(client->to_string());
   try {
     session_ = ctx_->spawn(sink_, std::move(who));
   } catch (const std::exception& e) {

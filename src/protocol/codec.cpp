@@ -748,6 +748,10 @@ std::string encode(const typing_event& ev) {
   return dump(out_json{{"type", "typing"}, {"room", ev.room}, {"user", ev.user}});
 }
 
+std::string encode(const notice_event& ev) {
+  return dump(out_json{{"type", "notice"}, {"room", ev.room}, {"text", ev.text}, {"ts", ev.ts}});
+}
+
 std::string encode(const pong_event& ev) {
   out_json object{{"type", "pong"}};
   put_ref(object, ev.ref);

@@ -51,6 +51,7 @@ std::string encode(const presence_diff_event& ev);
 std::string encode(const presence_state_event& ev);
 std::string encode(const status_event& ev);
 std::string encode(const typing_event& ev);
+std::string encode(const notice_event& ev);
 std::string encode(const pong_event& ev);
 std::string encode(const error_event& ev);
 std::string encode(const refreshed_event& ev);

@@ -100,6 +100,10 @@ public:
   /// layer stops reading a connection whose session is too far behind, and reads again once the
   /// session has caught up: this is how it learns that (back-pressure into TCP).
   virtual void inbound_taken() {}
+
+  /// The client's address as the connection limits count it (an IPv6 client by its /64), for the
+  /// admin API; empty when unknown. Set before the session actor starts, constant afterwards.
+  virtual std::string client_address() const { return {}; }
 };
 
 using frame_sink_ptr = std::shared_ptr<frame_sink>;

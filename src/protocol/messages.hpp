@@ -272,6 +272,14 @@ struct typing_event {
   std::string user;
 };
 
+/// A notice from the server's operators to every member of a room (sent through the admin API).
+/// Not a chat message: it has no id, no author and is not kept in history.
+struct notice_event {
+  std::string room;
+  std::string text;
+  int64_t ts = 0;  ///< ms since the Unix epoch
+};
+
 struct pong_event {
   ref_t ref;
 };

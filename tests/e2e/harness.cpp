@@ -46,6 +46,7 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 constexpr std::string_view listening_marker = "parley listening on ";
+constexpr std::string_view admin_listening_marker = "parley admin listening on ";
 
 /// Runs completion handlers until `done()` holds or the deadline passes; returns done(). This is how
 /// every socket operation in the harness gets a deadline: synchronous Asio calls have none.
@@ -74,14 +75,15 @@ exit_status decode_wait_status(int raw) {
 }
 
 /// The listening line's port, once the whole line has arrived.
-std::optional<uint16_t> find_listening_port(const std::string& text) {
-  auto pos = text.find(listening_marker);
+std::optional<uint16_t> find_listening_port(const std::string& text,
+                                            std::string_view marker = listening_marker) {
+  auto pos = text.find(marker);
   if (pos == std::string::npos)
     return std::nullopt;
   auto eol = text.find('\n', pos);
   if (eol == std::string::npos)
     return std::nullopt;
-  auto line = text.substr(pos + listening_marker.size(), eol - pos - listening_marker.size());
+  auto line = text.substr(pos + marker.size(), eol - pos - marker.size());
   // With [log] format=json the line is the msg field of a JSON object: it ends at the quote.
   line = line.substr(0, line.find('"'));
   auto colon = line.rfind(':');
@@ -130,13 +132,15 @@ server_process::server_process(server_options opts) {
   write_config(opts);
   spawn(opts);
   drainer_ = std::thread([this] { drain_output(); });
-  if (opts.expect_listening && !wait_for_listening_line(opts.startup_timeout)) {
+  if (opts.expect_listening && !wait_for_listening_line(opts.startup_timeout, opts.expect_admin)) {
     // FAIL throws and a throwing constructor runs no destructor: clean up here first.
     auto out = output();
     auto status = wait_for_exit(0ms);
     stop_child();
     remove_config();
-    FAIL("parley did not print '" << listening_marker << "<address>:<port>' within "
+    FAIL("parley did not print '" << listening_marker << "<address>:<port>'"
+                                 << (opts.expect_admin ? " and its admin listening line" : "")
+                                 << " within "
                                  << opts.startup_timeout.count() << " ms ("
                                  << (status ? "it ended with " + status->describe() : "still running")
                                  << "; binary " << PARLEY_BINARY << ")\n--- output ---\n"
@@ -161,6 +165,7 @@ void server_process::write_config(const server_options& opts) {
     {"server.port", "0"},
     {"server.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web\""},
     {"store.path", "\"" + temp_dir_ + "/parley.db\""},
+    {"admin.web_root", std::string("\"") + PARLEY_SOURCE_DIR + "/web-admin\""},
     // Stopping closes every connection at once, as tests expect; drain tests set a period.
     {"server.drain_period", "0s"},
   };
@@ -183,7 +188,9 @@ void server_process::write_config(const server_options& opts) {
 }
 
 void server_process::spawn(const server_options& opts) {
-  std::vector<std::string> args = {PARLEY_BINARY, "--config=" + config_path_, "--server.port=0"};
+  // Many servers run at once: the admin listener too gets a free port unless a test says otherwise.
+  std::vector<std::string> args = {PARLEY_BINARY, "--config=" + config_path_, "--server.port=0",
+                                   "--admin.port=0"};
   args.insert(args.end(), opts.args.begin(), opts.args.end());
   std::vector<char*> argv;
   for (auto& arg : args)
@@ -278,22 +285,24 @@ void server_process::drain_output() {
   cv_.notify_all();
 }
 
-bool server_process::wait_for_listening_line(millis timeout) {
+bool server_process::wait_for_listening_line(millis timeout, bool with_admin) {
   std::unique_lock<std::mutex> lock{mtx_};
   auto found = [this] {
     if (auto port = find_listening_port(stdout_text_)) {
       port_ = *port;
       listening_on_stdout_ = true;
-      return true;
-    }
-    if (auto port = find_listening_port(stderr_text_)) {
+    } else if (auto port = find_listening_port(stderr_text_)) {
       port_ = *port;
-      return true;
     }
-    return false;
+    if (auto port = find_listening_port(stdout_text_, admin_listening_marker))
+      admin_port_ = *port;
+    else if (auto port = find_listening_port(stderr_text_, admin_listening_marker))
+      admin_port_ = *port;
+    return port_ != 0;
   };
-  cv_.wait_for(lock, timeout, [&] { return found() || drained_; });
-  return port_ != 0;
+  auto done = [&] { return (found() && (!with_admin || admin_port_ != 0)) || drained_; };
+  cv_.wait_for(lock, timeout, done);
+  return port_ != 0 && (!with_admin || admin_port_ != 0);
 }
 
 void server_process::send_signal(int sig) {
@@ -763,6 +772,13 @@ bool ws_client::is_open() const {
 
 http_reply http_get(uint16_t port, const std::string& target,
                     const std::vector<std::pair<std::string, std::string>>& headers, millis timeout) {
+  return http_request(port, "GET", target, {}, headers, timeout);
+}
+
+http_reply http_request(uint16_t port, const std::string& method, const std::string& target,
+                        const std::string& body,
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        millis timeout) {
   asio::io_context ioc;
   tcp::socket sock{ioc};
   auto deadline = steady::now() + timeout;
@@ -777,9 +793,9 @@ http_reply http_get(uint16_t port, const std::string& target,
       sock.close(ec);
       ioc.restart();
       ioc.poll();
-      FAIL("GET " << target << ": " << step << " timed out");
+      FAIL(method << " " << target << ": " << step << " timed out");
     }
-    REQUIRE_MESSAGE(!ec, "GET " << target << ": " << step << " failed: " << ec.message());
+    REQUIRE_MESSAGE(!ec, method << " " << target << ": " << step << " failed: " << ec.message());
     done = false;
   };
 
@@ -787,23 +803,49 @@ http_reply http_get(uint16_t port, const std::string& target,
                      [&](beast::error_code e) { finish(e); });
   run_step("connect");
 
-  http::request<http::empty_body> req{http::verb::get, target, 11};
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  if (req.method() == http::verb::unknown)
+    req.method_string(method);
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   req.set(http::field::user_agent, "parley-e2e");
+  if (!body.empty())
+    req.set(http::field::content_type, "application/json");
   for (const auto& [field, value] : headers)
     req.set(field, value);
+  req.body() = body;
+  if (!body.empty() || req.method() == http::verb::post)
+    req.prepare_payload();
   http::async_write(sock, req, finish);
   run_step("write");
 
   beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::async_read(sock, buffer, res, finish);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);  // /metrics may be large
+  if (req.method() == http::verb::head)
+    parser.skip(true);
+  http::async_read(sock, buffer, parser, finish);
   run_step("read");
+  auto res = parser.release();
 
   beast::error_code ignored;
   sock.shutdown(tcp::socket::shutdown_both, ignored);
   sock.close(ignored);
-  return http_reply{res.result_int(), std::string(res[http::field::content_type]), res.body()};
+  http_reply reply{res.result_int(), std::string(res[http::field::content_type]), res.body(), {}};
+  for (const auto& field : res)
+    reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  return reply;
+}
+
+std::string http_reply::header(std::string_view name) const {
+  auto same = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  for (const auto& [field, value] : headers)
+    if (same(field, name))
+      return value;
+  return {};
 }
 
 // -- raw TCP ---------------------------------------------------------------------------------------

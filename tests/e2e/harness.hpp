@@ -48,6 +48,9 @@ struct server_options {
   millis startup_timeout = 15s;
   /// False for a start-up that is meant to fail: the constructor returns without waiting.
   bool expect_listening = true;
+  /// Also wait for "parley admin listening on <address>:<port>" (the admin listener runs on a free
+  /// port by default: the harness passes --admin.port=0).
+  bool expect_admin = true;
 };
 
 /// A temporary directory a test owns (e.g. a database two server runs share); removed at the end.
@@ -87,6 +90,9 @@ public:
   /// The port the server actually listens on (parsed from its listening line).
   uint16_t port() const { return port_; }
 
+  /// The admin listener's port (parsed from its listening line; 0 unless expect_admin).
+  uint16_t admin_port() const { return admin_port_; }
+
   /// True if the listening line arrived on stdout (as documented), not only on stderr.
   bool listening_line_on_stdout() const { return listening_on_stdout_; }
 
@@ -109,13 +115,14 @@ private:
   void write_config(const server_options& opts);
   void spawn(const server_options& opts);
   void drain_output();
-  bool wait_for_listening_line(millis timeout);
+  bool wait_for_listening_line(millis timeout, bool with_admin);
   void stop_child();
   void remove_config();
 
   pid_t pid_ = -1;
   std::optional<exit_status> status_;  ///< set once reaped
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
   bool listening_on_stdout_ = false;
   std::string temp_dir_;
   std::string config_path_;
@@ -258,12 +265,22 @@ struct http_reply {
   unsigned status = 0;
   std::string content_type;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< every header field, in order
+  /// The value of the first header with this name (case-insensitive), or "" when absent.
+  std::string header(std::string_view name) const;
 };
 
 /// One GET request on a fresh connection with the given extra headers; fails the test on timeout.
 http_reply http_get(uint16_t port, const std::string& target,
                     const std::vector<std::pair<std::string, std::string>>& headers = {},
                     millis timeout = default_wait);
+
+/// One request with any method and body (sent as application/json when not empty) on a fresh
+/// connection; fails the test on timeout.
+http_reply http_request(uint16_t port, const std::string& method, const std::string& target,
+                        const std::string& body = {},
+                        const std::vector<std::pair<std::string, std::string>>& headers = {},
+                        millis timeout = default_wait);
 
 // -- raw TCP, for requests no HTTP library would send -------------------------------------------------
 

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const LISTENING = /parley listening on ([0-9.]+):(\d+)/;
+const ADMIN_LISTENING = /parley admin listening on ([0-9.]+):(\d+)/;
 const running = new Set();
 
 // If the test process dies unexpectedly, do not leave servers behind.
@@ -24,7 +25,9 @@ export function paths() {
 }
 
 /**
- * Starts parley and resolves once it prints "parley listening on <address>:<port>".
+ * Starts parley and resolves once it prints "parley listening on <address>:<port>" and its admin
+ * listening line. The admin listener gets a free port too (--admin.port=0; many servers run at
+ * once): `adminPort` and `adminUrl` name it.
  * `port` 0 lets the server pick one; pass a port to restart on the same one.
  * Without `dataDir`, each start gets a fresh message database in a temporary directory, removed
  * when it stops. With `dataDir` (the caller's, kept), a restart finds the history it left.
@@ -49,6 +52,8 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
     "--presence.grace=500ms",
     // Small pages make "load older" testable with a handful of messages.
     "--rooms.history_on_join=10",
+    "--admin.port=0",
+    `--admin.web_root=${join(repo, "web-admin")}`,
     ...(tls ? [`--tls.certificate=${tls.certificate}`, `--tls.key=${tls.key}`] : []),
     ...extraArgs,
   ];
@@ -67,9 +72,10 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
     const onData = (chunk) => {
       output += chunk;
       const match = LISTENING.exec(output);
-      if (match) {
+      const admin = ADMIN_LISTENING.exec(output);
+      if (match && admin) {
         clearTimeout(timer);
-        resolve(Number(match[2]));
+        resolve([Number(match[2]), Number(admin[2])]);
       }
     };
     child.stdout.setEncoding("utf8").on("data", onData);
@@ -80,9 +86,11 @@ export function startParley({ port = 0, dataDir = null, extraArgs = [], tls = nu
     });
   });
 
-  return ready.then((actualPort) => ({
+  return ready.then(([actualPort, adminPort]) => ({
     port: actualPort,
     url: `${tls ? "https" : "http"}://127.0.0.1:${actualPort}/`,
+    adminPort,
+    adminUrl: `http://127.0.0.1:${adminPort}/`,
     configPath,
     get output() { return output; },
     /** SIGTERM, then SIGKILL if it has not exited after 5 s. */
