@@ -33,6 +33,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --shell
  && chown parley:parley /var/lib/parley
 COPY --from=build /src/build/parley /usr/bin/parley
 COPY web/ /usr/share/parley/web/
+COPY web-admin/ /usr/share/parley/web-admin/
 COPY deploy/docker/config.ini /etc/parley/config.ini
 COPY deploy/docker/healthcheck.sh /usr/local/bin/parley-healthcheck
 USER parley

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -150,6 +151,10 @@ server_process::server_process(server_options opts) {
 
 server_process::~server_process() {
   stop_child();
+  // A test that failed (and is unwinding) shows what the server said: often the reason.
+  if (std::uncaught_exceptions() > 0)
+    std::fprintf(stderr, "--- parley output (the test failed) ---\n%s--- end of parley output ---\n",
+                 output().c_str());
   remove_config();
 }
 
