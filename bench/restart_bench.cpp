@@ -60,6 +60,7 @@ pid_t start_server(const restart_options& o) {
     "--limits.max_connections_per_address=0",
     "--limits.handshakes_per_second=0",
   };
+  std::fflush(stdout);  // the child must not inherit (and later write) our buffered output
   pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> argv;
