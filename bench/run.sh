@@ -63,9 +63,12 @@ start_server() {
   # Builds from before the room cap and the address limits refuse those options: pass each only to
   # a server that knows it, so that baselines still run.
   local help lifted=()
-  help=$("$server_bin" --long-help 2>&1 || true)
-  [[ $help == *--rooms.max_rooms=* ]] && lifted+=(--rooms.max_rooms=100000000)
-  [[ $help == *--limits.max_connections_per_address=* ]] &&
+  # CAF's --long-help (older builds) and Parley's own --help (since Operations) name them differently.
+  help=$("$server_bin" --long-help 2>&1 || true; "$server_bin" --help 2>&1 || true)
+  [[ $help == *rooms.max_rooms* ]] && lifted+=(--rooms.max_rooms=100000000)
+  # A free port for the admin listener: nothing here reads it, and 9090 may be taken.
+  [[ $help == *admin.port* ]] && lifted+=(--admin.port=0)
+  [[ $help == *limits.max_connections_per_address* ]] &&
     lifted+=(--limits.max_connections_per_address=0 --limits.handshakes_per_second=0)
   local logf="$out/server-$name.log"
   "$server_bin" --config="$server_config" --server.port=0 --server.address=127.0.0.1 \
