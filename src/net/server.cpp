@@ -185,7 +185,9 @@ std::size_t server::max_connections() const {
 
 void server::drain(std::chrono::milliseconds period) {
   auto& d = *impl_;
-  if (!d.running || d.ctx->draining.exchange(true))
+  // Only the flag is shared with other threads (the admin listener calls this): a drain posted to
+  // loops that have not started runs when they start; to stopped ones, never.
+  if (d.ctx->draining.exchange(true))
     return;
   spdlog::info("parley draining: {} connection(s) close over {} ms; new connections get 503",
                d.connections(), period.count());
