@@ -214,8 +214,10 @@ bool overflows_as_duration(std::string_view token) {
 /// default). A whole number for a floating-point setting is fine (parse_options takes it).
 std::vector<std::string> unread_entries(const caf::settings& raw, const caf::config_option_set& options) {
   std::vector<std::string> problems;
-  for (const auto& [section, content] : raw) {
-    auto entries = caf::get_if<caf::settings>(&content);
+  for (const auto& entry : raw) {
+    // Not a structured binding: C++17 lambdas (the one below) cannot capture those in clang.
+    const std::string& section = entry.first;
+    auto entries = caf::get_if<caf::settings>(&entry.second);
     if (entries == nullptr)
       continue;
     bool parley_section = std::any_of(options.begin(), options.end(), [&](const caf::config_option& opt) {
