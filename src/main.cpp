@@ -10,6 +10,9 @@
 #include "actors/presence.hpp"
 #include "actors/session.hpp"
 #include "actors/store.hpp"
+#include "actors/cluster_feed.hpp"
+#include "actors/redis_store.hpp"
+#include "cluster/cluster_config.hpp"
 #include "actors/supervisor.hpp"
 #include "auth/auth_config.hpp"
 #include "auth/token_command.hpp"
@@ -104,6 +107,40 @@ admin::server_hooks admin_hooks(net::server& srv) {
   return hooks;
 }
 
+/// Single mode: the SQLite store. Detached: SQLite calls block their thread, which must not be
+/// one of CAF's scheduler threads.
+void start_single_store(caf::scoped_actor& self, const supervisor_actor& sup, const settings& s) {
+  auto store_cfg = s.store;
+  store_cfg.max_rooms = s.rooms.max_rooms;  // the store counts the rooms, so it enforces the cap
+  start_child(self, sup, child_spec{"store",
+                                    [store_cfg](caf::actor_system& sys) {
+                                      return caf::actor_cast<caf::actor>(
+                                        sys.spawn<caf::detached>(store, store_cfg));
+                                    },
+                                    nullptr, true});
+  spdlog::info("messages are stored in {}", s.store.path);
+}
+
+/// Cluster mode: the Redis store and the cluster feed, each detached with its own connection
+/// (a blocking XREAD cannot share a connection with the store's commands).
+void start_cluster_actors(caf::scoped_actor& self, const supervisor_actor& sup,
+                          const cluster::cluster_config& cfg) {
+  start_child(self, sup, child_spec{"store",
+                                    [cfg](caf::actor_system& sys) {
+                                      return caf::actor_cast<caf::actor>(
+                                        sys.spawn<caf::detached>(redis_store, cfg));
+                                    },
+                                    nullptr, true});
+  start_child(self, sup, child_spec{"cluster",
+                                    [cfg](caf::actor_system& sys) {
+                                      return caf::actor_cast<caf::actor>(
+                                        sys.spawn<caf::detached>(cluster_feed, cfg));
+                                    },
+                                    nullptr, true});
+  spdlog::info("cluster mode: node {} shares rooms through Redis at {} (durability {})", cfg.node,
+               cfg.settings.redis, cfg.settings.durability);
+}
+
 int run(app_config& cfg) {
   const settings& s = cfg.values;
   auto checked = check_startup(s);
@@ -113,7 +150,7 @@ int run(app_config& cfg) {
     return 1;
   if (s.testing.fault_injection)
     spdlog::warn("fault injection is enabled ([testing] fault_injection): never in production");
-  if (!check_database(s.store))
+  if (!s.cluster.redis_mode() && !check_database(s.store))
     return 1;
   auto session_cfg = make_session_config(s);
   session_cfg.permissions = checked.permissions;
@@ -135,16 +172,10 @@ int run(app_config& cfg) {
   });
   caf::scoped_actor self{sys};
 
-  // Detached: SQLite calls block their thread, which must not be one of CAF's scheduler threads.
-  auto store_cfg = s.store;
-  store_cfg.max_rooms = s.rooms.max_rooms;  // the store counts the rooms, so it enforces the cap
-  start_child(self, sup, child_spec{"store",
-                                    [store_cfg](caf::actor_system& sys) {
-                                      return caf::actor_cast<caf::actor>(
-                                        sys.spawn<caf::detached>(store, store_cfg));
-                                    },
-                                    nullptr, true});
-  spdlog::info("messages are stored in {}", s.store.path);
+  if (s.cluster.redis_mode())
+    start_cluster_actors(self, sup, cluster::make_cluster_config(s.cluster, s.rooms.max_rooms));
+  else
+    start_single_store(self, sup, s);
 
   auto presence_mem = std::make_shared<presence_memory>(s.presence.grace);
   start_child(self, sup, child_spec{"presence",
@@ -155,7 +186,7 @@ int run(app_config& cfg) {
                                     nullptr, true});
 
   auto directory_mem = std::make_shared<directory_memory>();
-  room_config rooms{s.rooms, s.presence};
+  room_config rooms{s.rooms, s.presence, s.cluster.redis_mode()};
   start_child(self, sup, child_spec{"directory",
                                     [directory_mem, sup, rooms](caf::actor_system& sys) {
                                       return caf::actor_cast<caf::actor>(
@@ -190,6 +221,7 @@ int run(app_config& cfg) {
   sys.registry().erase(store_atom::value);
   sys.registry().erase(directory_atom::value);
   sys.registry().erase(presence_atom::value);
+  sys.registry().erase(cluster_atom::value);
   if (fatal_failure)
     return 1;
   return rc;

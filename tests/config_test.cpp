@@ -93,6 +93,15 @@ TEST_CASE("config.ini parses and documents exactly the built-in defaults") {
   CHECK(v.admin.token == defaults.admin.token);
   CHECK(v.admin.token_file == defaults.admin.token_file);
   CHECK(v.admin.web_root == defaults.admin.web_root);
+  CHECK(v.cluster.mode == defaults.cluster.mode);
+  CHECK(v.cluster.redis == defaults.cluster.redis);
+  CHECK(v.cluster.node_id == defaults.cluster.node_id);
+  CHECK(v.cluster.key_prefix == defaults.cluster.key_prefix);
+  CHECK(v.cluster.durability == defaults.cluster.durability);
+  CHECK(v.cluster.presence_ttl == defaults.cluster.presence_ttl);
+  CHECK(v.cluster.timeout == defaults.cluster.timeout);
+  CHECK(v.cluster.stream_max_length == defaults.cluster.stream_max_length);
+  CHECK(v.cluster.stream_max_age == defaults.cluster.stream_max_age);
 }
 
 TEST_CASE("command-line options override the config file") {

@@ -70,6 +70,13 @@ using live_atom = caf::atom_constant<caf::atom("live")>;           ///< admin: a
 using sessions_atom = caf::atom_constant<caf::atom("sessions")>;   ///< admin: a user's sessions
 using info_atom = caf::atom_constant<caf::atom("info")>;           ///< admin: one session's facts
 using notice_atom = caf::atom_constant<caf::atom("notice")>;       ///< admin: a server notice
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>;     ///< registry key
+using watch_atom = caf::atom_constant<caf::atom("watch")>;         ///< cluster: read a room's stream
+using unwatch_atom = caf::atom_constant<caf::atom("unwatch")>;     ///< cluster: stop reading it
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;     ///< cluster: messages to fan out
+using enforce_atom = caf::atom_constant<caf::atom("enforce")>;     ///< cluster: another node moderated
+using remote_atom = caf::atom_constant<caf::atom("remote")>;       ///< cluster: users on other nodes
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>; ///< cluster: refresh presence
 
 // -- messages --------------------------------------------------------------------------------------
 
@@ -239,7 +246,15 @@ using room_actor = caf::typed_actor<
   /// presence_state to members that missed one.
   caf::reacts_to<tick_atom>,
   /// Internal: check whether the room has been idle and empty long enough to retire.
-  caf::reacts_to<retire_atom>>;
+  caf::reacts_to<retire_atom>,
+  /// Cluster mode: messages from the room's stream, in id order, as every node reads them. The
+  /// room fans out those it has not yet (ids at or above next_id), and answers the posts waiting
+  /// for them.
+  caf::reacts_to<deliver_atom, std::vector<protocol::chat_message>>,
+  /// Cluster mode: a moderation action another node recorded; put in force here, not recorded again.
+  caf::reacts_to<enforce_atom, moderation_record>,
+  /// Cluster mode: the users present in this room through other nodes (all of them, sorted).
+  caf::reacts_to<remote_atom, std::vector<std::string>>>;
 
 /// One per WebSocket connection: identity, joined rooms, rate limiting, command routing.
 using session_actor = caf::typed_actor<
@@ -306,7 +321,9 @@ using presence_actor = caf::typed_actor<
   /// no sessions).
   caf::replies_to<get_atom, sessions_atom, std::string, caf::timespan>::with<user_report>,
   /// Internal: the oldest running grace period may have ended (one timer for the tracker).
-  caf::reacts_to<expire_atom>>;
+  caf::reacts_to<expire_atom>,
+  /// Cluster mode: a server-wide ban or unban another node recorded; put in force here.
+  caf::reacts_to<enforce_atom, moderation_record>>;
 
 /// The message store: the only actor that touches the database. Messages are committed in groups
 /// (one transaction per commit window); an append is answered only once its group is committed.
@@ -341,6 +358,25 @@ using store_actor = caf::typed_actor<
   /// A room left memory (retired or given up). If it never got a message, it stops counting
   /// against max_rooms; stored rooms keep counting.
   caf::reacts_to<retire_atom, std::string>>;
+
+/// Cluster mode: the node's reader of Redis (docs/cluster.md). It reads the streams of the rooms
+/// this node holds and the events stream with one blocking XREAD, hands new messages to their
+/// rooms (deliver_atom) and other nodes' moderation to rooms and the presence tracker
+/// (enforce_atom); it writes this node's presence entries with a heartbeat and hands each room the
+/// users present on other nodes (remote_atom). After a Redis outage it resumes from the last entry
+/// it delivered. Registers itself as "cluster".
+using cluster_feed_actor = caf::typed_actor<
+  /// A room on this node wants its stream from after message id `delivered`; a room that watches
+  /// again (restarted) replaces its handle.
+  caf::reacts_to<watch_atom, std::string, room_actor, uint64_t>,
+  /// The room leaves memory: no more reading, and its presence entry goes.
+  caf::reacts_to<unwatch_atom, std::string, room_actor>,
+  /// The users present in a room through this node changed: all of them now.
+  caf::reacts_to<presence_atom, std::string, std::vector<std::string>>,
+  /// Internal: read once (blocking up to a moment), then again.
+  caf::reacts_to<tick_atom>,
+  /// Internal: refresh this node's presence entries and read everyone's.
+  caf::reacts_to<heartbeat_atom>>;
 
 /// The supervisor: starts children, restarts them with backoff, gives up past the intensity.
 using supervisor_actor = caf::typed_actor<
@@ -378,3 +414,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::room_summary>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::room_member_summary>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::session_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::user_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<parley::protocol::chat_message>)

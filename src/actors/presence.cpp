@@ -81,6 +81,21 @@ caf::result<ok_atom> load_bans_then_admit(self_ptr self, std::string user, caf::
   return promise;
 }
 
+/// A recorded server-wide ban or unban takes effect: a banned user's sessions are closed, and
+/// admit refuses the user from now on.
+void put_ban_in_force(self_ptr self, const moderation_record& record) {
+  auto& mem = *self->state.mem;
+  if (record.action == protocol::moderation_action::unban) {
+    mem.server_bans.erase(record.user);
+    return;
+  }
+  mem.server_bans[record.user] = record.until;
+  spdlog::info("{} banned {} from the server", record.by, record.user);
+  for (auto& [id, session] : mem.sessions)
+    if (session.user == record.user)
+      self->send(caf::actor_cast<session_actor>(session.handle), banned_atom::value, record);
+}
+
 /// Forgets the users whose grace ended (they are offline now) and waits for the next one.
 void expire_due(self_ptr self) {
   self->state.mem->grace.take_expired(self->clock().now());
@@ -179,20 +194,17 @@ presence_actor::behavior_type presence(self_ptr self, std::shared_ptr<presence_m
       self->request(store, std::chrono::seconds(10), moderate_atom::value, record)
         .then(
           [self, promise, record](ok_atom) mutable {
-            auto& mem = *self->state.mem;
-            if (record.action == moderation_action::unban) {
-              mem.server_bans.erase(record.user);
-            } else {
-              mem.server_bans[record.user] = record.until;
-              spdlog::info("{} banned {} from the server", record.by, record.user);
-              for (auto& [id, session] : mem.sessions)
-                if (session.user == record.user)
-                  self->send(caf::actor_cast<session_actor>(session.handle), banned_atom::value, record);
-            }
+            put_ban_in_force(self, record);
             promise.deliver(ok_atom::value);
           },
           [promise](caf::error& err) mutable { promise.deliver(from_store(std::move(err))); });
       return promise;
+    },
+    [self](enforce_atom, const moderation_record& record) {
+      // Another node recorded it (cluster mode).
+      using protocol::moderation_action;
+      if (record.action == moderation_action::ban || record.action == moderation_action::unban)
+        put_ban_in_force(self, record);
     },
     [self](status_atom, const std::vector<std::string>& users) {
       sample_mailbox(self, metrics::actor_kind::presence);

@@ -99,12 +99,53 @@ void schedule_tick(self_ptr self) {
 /// A user became present or stopped being present; members learn it at the next tick.
 void record(self_ptr self, const std::string& user, bool present) {
   auto& st = self->state;
-  if (present)
-    st.mem->present.insert(user);
-  else
-    st.mem->present.erase(user);
+  bool changed = present ? st.mem->present.insert(user).second : st.mem->present.erase(user) > 0;
+  if (!changed)
+    return;
   st.pending[user] = present;
   schedule_tick(self);
+}
+
+/// True if the user is present through this node: a member connection, or within their grace.
+bool present_here(const room_state& st, const std::string& user) {
+  return st.user_sessions.count(user) > 0 || st.mem->grace.contains(user);
+}
+
+/// A user's presence through this node changed. In cluster mode they stay present while another
+/// node has them, and the feed learns this node's part at the next tick.
+void record_here(self_ptr self, const std::string& user, bool present) {
+  auto& st = self->state;
+  if (st.cfg.clustered) {
+    st.local_presence_changed = true;
+    schedule_tick(self);
+  }
+  if (present || st.mem->remote.count(user) == 0)
+    record(self, user, present);
+}
+
+/// The users present through this node, in name order.
+std::vector<std::string> present_here_list(const room_state& st) {
+  std::vector<std::string> users;
+  for (const auto& user : st.mem->present)
+    if (present_here(st, user))
+      users.push_back(user);
+  return users;
+}
+
+/// The cluster feed: looked up each time, since it is registered once per node.
+cluster_feed_actor feed_of(self_ptr self) {
+  return registered<cluster_feed_actor>(self->system(), cluster_atom::value);
+}
+
+/// Tells the feed who is present through this node, if that changed.
+void report_presence_here(self_ptr self) {
+  auto& st = self->state;
+  if (!st.local_presence_changed)
+    return;
+  if (auto feed = feed_of(self)) {
+    st.local_presence_changed = false;
+    self->send(feed, presence_atom::value, st.mem->name, present_here_list(st));
+  }
 }
 
 /// The mode the room should be in now. Hysteresis: names stop past user_limit and come back only
@@ -135,6 +176,7 @@ protocol::presence_diff_event make_diff(const room_state& st) {
 void flush(self_ptr self) {
   auto& st = self->state;
   auto& mem = *st.mem;
+  report_presence_here(self);
   frame state;  // encoded on first use, at most once per tick
   auto state_frame = [&]() -> const frame& {
     if (!state)
@@ -182,9 +224,9 @@ void schedule_retire_check(self_ptr self) {
 void expire_due(self_ptr self) {
   auto& st = self->state;
   for (auto& user : st.mem->grace.take_expired(self->clock().now()))
-    record(self, user, false);
+    record_here(self, user, false);
   schedule_grace(self);
-  if (st.mem->members.empty() && st.mem->present.empty())
+  if (st.mem->members.empty() && st.mem->grace.empty())
     schedule_retire_check(self);
 }
 
@@ -317,7 +359,7 @@ caf::expected<join_result> admit(self_ptr self, const caf::actor& session, const
     metrics::server_metrics().room_members.add();
     // Back within the grace: nobody saw the user go, so nobody sees them come back.
     if (st.user_sessions[req.user]++ == 0 && !mem.grace.cancel(req.user))
-      record(self, req.user, true);
+      record_here(self, req.user, true);
   }
   // Written by the room, not the session, so it precedes every message fanned out after it. It
   // carries the whole presence state, so a member that missed a presence frame is up to date again.
@@ -361,11 +403,21 @@ void adopt(self_ptr self) {
     self->monitor(member.session);
   }
   expire_due(self);
+  if (st.cfg.clustered) {
+    // Every incarnation reads the stream from what it holds: nothing missed, nothing twice.
+    if (auto feed = feed_of(self))
+      self->send(feed, watch_atom::value, mem.name, room_actor{self}, mem.next_id - 1);
+    else
+      spdlog::error("room {} found no cluster feed: messages from other nodes will not arrive", mem.name);
+    st.local_presence_changed = true;
+    report_presence_here(self);
+  }
   if (mem.incarnation++ == 0)
     return;
   spdlog::info("room {} restarted with {} members, history and ids kept", mem.name,
                mem.members.size());
-  catch_up(self);
+  if (!st.cfg.clustered)
+    catch_up(self);  // in cluster mode the feed delivers what this incarnation has not seen
   for (auto& [id, member] : mem.members)
     self->send(caf::actor_cast<session_actor>(member.session), moved_atom::value, mem.name,
                room_actor{self});
@@ -396,7 +448,7 @@ void remove_user(self_ptr self, const std::string& user, const std::string& reas
   }
   bool in_grace = mem.grace.cancel(user);
   if (!sessions.empty() || in_grace)
-    record(self, user, false);
+    record_here(self, user, false);
 }
 
 /// A tombstone in place of a held message: the same id, no text, and a frame that says deleted.
@@ -547,7 +599,7 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       self->demonitor(session.address());
       // An explicit leave of the last connection ends presence at once, without grace.
       if (drop_member(self, session.id(), user))
-        record(self, user, false);
+        record_here(self, user, false);
       return ok_atom::value;
     },
     [self](post_atom, caf::actor session, std::string& text,
@@ -571,11 +623,18 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
         .then(
           [self, promise, sender = session.id()](append_result& result) mutable {
             auto id = result.msg.id;
+            auto& st = self->state;
             if (result.duplicate) {
               // A retry of something already accepted: only the sender gets the original again.
-              auto& members = self->state.mem->members;
+              auto& members = st.mem->members;
               if (auto m = members.find(sender); m != members.end())
                 m->second.sink->push(encode_frame(result.msg), frame_priority::essential);
+            } else if (st.cfg.clustered) {
+              // Fanned out when the feed delivers it, in the stream's order on every node.
+              if (id >= st.mem->next_id) {
+                st.unanswered_posts.emplace(id, promise);
+                return;
+              }
             } else {
               publish(self, std::move(result.msg));
             }
@@ -686,9 +745,39 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
       self->state.tick_scheduled = false;
       flush(self);
     },
+    [self](deliver_atom, std::vector<protocol::chat_message>& batch) {
+      sample_mailbox(self, metrics::actor_kind::room);
+      auto& st = self->state;
+      for (auto& msg : batch)
+        if (msg.id >= st.mem->next_id)
+          publish(self, std::move(msg));
+      auto& waiting = st.unanswered_posts;
+      while (!waiting.empty() && waiting.begin()->first < st.mem->next_id) {
+        waiting.begin()->second.deliver(waiting.begin()->first);
+        waiting.erase(waiting.begin());
+      }
+    },
+    [self](enforce_atom, const moderation_record& record) {
+      // Recorded by the node that took it: here it only takes effect.
+      enforce(self, record);
+    },
+    [self](remote_atom, std::vector<std::string>& users) {
+      auto& st = self->state;
+      auto& mem = *st.mem;
+      std::set<std::string> now(std::make_move_iterator(users.begin()),
+                                std::make_move_iterator(users.end()));
+      for (const auto& user : now)
+        if (mem.remote.count(user) == 0)
+          record(self, user, true);
+      for (const auto& user : mem.remote)
+        if (now.count(user) == 0 && !present_here(st, user))
+          record(self, user, false);
+      mem.remote = std::move(now);
+    },
     [self](retire_atom) {
       auto& st = self->state;
-      if (!st.mem->members.empty() || !st.mem->present.empty())
+      // Users present only through other nodes do not keep the room here.
+      if (!st.mem->members.empty() || !st.mem->grace.empty())
         return;
       if (self->clock().now() - st.empty_since < st.cfg.rooms.idle_retire)
         return; // emptied again later; a newer check is scheduled
@@ -703,6 +792,9 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
               return;
             if (self->state.mem->members.empty()) {
               spdlog::debug("room {} retired after being idle", self->state.mem->name);
+              if (self->state.cfg.clustered)
+                if (auto feed = feed_of(self))
+                  self->send(feed, unwatch_atom::value, self->state.mem->name, room_actor{self});
               self->quit();
               return;
             }

@@ -7,9 +7,11 @@
 #include "config/settings.hpp"
 
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -39,6 +41,9 @@ struct held_message {
 struct room_config {
   room_settings rooms;
   presence_settings presence;
+  /// Cluster mode: messages reach members through the cluster feed (deliver_atom), in the order of
+  /// the room's Redis stream, and presence merges the users on other nodes (remote_atom).
+  bool clustered = false;
 };
 
 /// What a room must not forget when its actor crashes. The supervisor's child spec owns it, and each
@@ -62,6 +67,9 @@ struct room_memory {
   /// Present users (a member connection, or within their grace), in name order: a join or leave is
   /// O(log n), and a page of names starts at upper_bound(after).
   std::set<std::string> present;
+  /// Cluster mode: users present through other nodes (some may be here too). `present` holds
+  /// these and the users present here.
+  std::set<std::string> remote;
   /// Present users without a connection, until their grace ends.
   grace_queue grace;
   protocol::presence_mode mode = protocol::presence_mode::users;
@@ -88,6 +96,11 @@ struct room_state {
   std::unordered_map<std::string, bool> pending;
   /// Members whose presence frame was dropped: they get presence_state each tick until one is queued.
   std::unordered_set<caf::actor_id> stale;
+  /// Cluster mode: posts stored in Redis, answered once the feed delivered their id (so the
+  /// sender gets its message before the answer, as in single mode). By id.
+  std::map<uint64_t, caf::typed_response_promise<uint64_t>> unanswered_posts;
+  /// Cluster mode: who is present through this node changed; the feed learns it at the next tick.
+  bool local_presence_changed = false;
   bool tick_scheduled = false;   ///< a tick_atom is on its way
   bool grace_scheduled = false;  ///< an expire_atom is on its way
 };

@@ -121,6 +121,17 @@ app_config::app_config() {
     .add(v.admin.token, "token", "bearer token for /admin; empty: the admin API is off")
     .add(v.admin.token_file, "token_file", "file holding the admin token")
     .add(v.admin.web_root, "web_root", "directory of the admin page");
+  opt_group{custom_options_, "cluster"}
+    .add(v.cluster.mode, "mode", "\"single\" (SQLite, one node) or \"redis\" (nodes share rooms)")
+    .add(v.cluster.redis, "redis", "host:port of Redis (redis mode)")
+    .add(v.cluster.node_id, "node_id", "unique per node; empty: hostname-pid")
+    .add(v.cluster.key_prefix, "key_prefix", "prefix of every Redis key")
+    .add(v.cluster.durability, "durability",
+         "\"strict\": ready only if Redis fsyncs every write (AOF always); \"relaxed\"")
+    .add(v.cluster.presence_ttl, "presence_ttl", "a silent node's users go offline after this")
+    .add(v.cluster.timeout, "timeout", "Redis connect and command timeout")
+    .add(v.cluster.stream_max_length, "stream_max_length", "messages kept per room stream")
+    .add(v.cluster.stream_max_age, "stream_max_age", "trim older messages; 0: never");
   opt_group{custom_options_, "testing"}.add(v.testing.fault_injection, "fault_injection",
                                             "accept crash_room (tests only)");
 }
@@ -151,6 +162,7 @@ const char* negative_duration(const settings& v) {
     {"auth.leeway", v.auth.leeway},
     {"auth.auth_timeout", v.auth.auth_timeout},
     {"auth.refresh_grace", v.auth.refresh_grace},
+    {"cluster.stream_max_age", v.cluster.stream_max_age},
   };
   for (const auto& [key, value] : durations)
     if (value < caf::timespan{0})
@@ -361,6 +373,25 @@ std::vector<std::string> value_problems(const settings& values) {
     refuse("log.level must be \"trace\", \"debug\", \"info\", \"warn\" or \"error\", not \"" + log.level + "\"");
   if (log.format != "text" && log.format != "json")
     refuse("log.format must be \"text\" or \"json\", not \"" + log.format + "\"");
+  const auto& cluster = values.cluster;
+  if (cluster.mode != "single" && cluster.mode != "redis")
+    refuse("cluster.mode must be \"single\" or \"redis\", not \"" + cluster.mode + "\"");
+  if (cluster.durability != "strict" && cluster.durability != "relaxed")
+    refuse("cluster.durability must be \"strict\" or \"relaxed\"");
+  if (cluster.redis_mode()) {
+    auto colon = cluster.redis.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == cluster.redis.size()
+        || cluster.redis.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+      refuse("cluster.redis must be host:port, not \"" + cluster.redis + "\"");
+    if (cluster.key_prefix.empty() || cluster.key_prefix.find_first_of(" :{}") != std::string::npos)
+      refuse("cluster.key_prefix must be a non-empty word without spaces, colons or braces");
+    if (cluster.node_id.find_first_of(" :") != std::string::npos)
+      refuse("cluster.node_id must not contain spaces or colons");
+    if (cluster.presence_ttl < std::chrono::seconds(1) || cluster.timeout <= caf::timespan{0})
+      refuse("cluster.presence_ttl must be at least 1s and cluster.timeout positive");
+    if (cluster.stream_max_length == 0)
+      refuse("cluster.stream_max_length must be at least 1");
+  }
   return problems;
 }
 

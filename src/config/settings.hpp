@@ -184,6 +184,26 @@ struct admin_settings {
   std::string web_root = "web-admin"; ///< the admin page, served at / of this listener only
 };
 
+/// [cluster]: one node alone (SQLite), or one of several nodes sharing rooms through Redis
+/// (docs/cluster.md).
+struct cluster_settings {
+  std::string mode = "single";           ///< "single": SQLite, this node alone; "redis": shared rooms
+  std::string redis = "127.0.0.1:6379";  ///< host:port of Redis (redis mode)
+  std::string node_id;                   ///< unique per node; empty: hostname-pid
+  std::string key_prefix = "parley";     ///< every Redis key starts with this and a colon
+  /// "strict": the node is ready only while Redis runs with appendonly yes and appendfsync always,
+  /// so an acknowledged message survives a Redis crash; "relaxed": whatever Redis is set to.
+  std::string durability = "strict";
+  /// A node's presence entries live this long unless it refreshes them: after a node dies
+  /// silently, its users go offline within this time. Refreshed every third of it.
+  caf::timespan presence_ttl = std::chrono::seconds(6);
+  caf::timespan timeout = std::chrono::seconds(2);  ///< connect and command timeout
+  std::size_t stream_max_length = 100000;  ///< newest messages kept per room stream (approximately)
+  caf::timespan stream_max_age = caf::timespan{0};  ///< trim older messages; 0: never
+
+  bool redis_mode() const noexcept { return mode == "redis"; }
+};
+
 /// Everything, as one value handed to the parts that need it.
 struct settings {
   server_settings server;
@@ -199,6 +219,7 @@ struct settings {
   testing_settings testing;
   log_settings log;
   admin_settings admin;
+  cluster_settings cluster;
 };
 
 } // namespace parley

@@ -1,0 +1,407 @@
+#include "actors/redis_store.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/mailbox_probe.hpp"
+#include "actors/registry.hpp"
+#include "actors/store.hpp"
+#include "metrics/server_metrics.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace parley {
+
+namespace {
+
+using self_ptr = store_actor::stateful_pointer<redis_store_state>;
+using cluster::redis_reply;
+
+constexpr std::size_t audit_max_length = 100000;
+constexpr std::size_t events_max_length = 10000;
+constexpr auto connect_backoff_min = std::chrono::milliseconds(100);
+constexpr auto connect_backoff_max = std::chrono::seconds(2);
+constexpr auto age_trim_interval = std::chrono::minutes(1);
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+caf::error unavailable() {
+  return make_protocol_error(protocol::error_code::store_unavailable);
+}
+
+void report_fault(self_ptr self, const std::string& what) {
+  auto& st = self->state;
+  if (st.healthy)
+    spdlog::error("Redis unavailable at {}: {}; messages are refused with store_unavailable "
+                  "until it is back", st.cfg.settings.redis, what);
+  st.healthy = false;
+}
+
+void report_success(self_ptr self) {
+  if (!self->state.healthy)
+    spdlog::info("Redis at {} is back", self->state.cfg.settings.redis);
+  self->state.healthy = true;
+}
+
+/// Strict durability: an acknowledged message must survive a Redis crash, which takes
+/// appendonly yes and appendfsync always. Read once per connection.
+void check_durability(self_ptr self) {
+  auto& st = self->state;
+  auto& client = *st.client;
+  auto replies = client.pipeline({{"CONFIG", "GET", "appendonly"}, {"CONFIG", "GET", "appendfsync"}});
+  if (!replies)
+    return;
+  auto value = [](const redis_reply& r) {
+    return r.elements.size() == 2 ? r.elements[1].str : std::string{};
+  };
+  std::string problem;
+  if ((*replies)[0].is_error() || (*replies)[1].is_error())
+    problem = "Redis refuses CONFIG GET, so its persistence cannot be checked";
+  else if (value((*replies)[0]) != "yes" || value((*replies)[1]) != "always")
+    problem = "Redis runs with appendonly " + value((*replies)[0]) + " and appendfsync "
+              + value((*replies)[1]) + ", not yes and always";
+  st.durable = problem.empty();
+  if (st.cfg.settings.durability == "strict" && !st.durable && problem != st.durability_problem)
+    spdlog::error("{}: with [cluster] durability strict this node refuses messages and reports "
+                  "not ready (set durability relaxed to accept what Redis is set to)", problem);
+  st.durability_problem = std::move(problem);
+}
+
+bool writes_allowed(const redis_store_state& st) {
+  return st.cfg.settings.durability != "strict" || st.durable;
+}
+
+/// The connection, opened (with the scripts loaded) unless a recent attempt failed. Null: Redis
+/// cannot be reached now.
+cluster::redis_client* connection(self_ptr self) {
+  auto& st = self->state;
+  auto& client = *st.client;
+  if (client.connected())
+    return &client;
+  auto now = std::chrono::steady_clock::now();
+  if (now < st.next_connect)
+    return nullptr;
+  auto loaded = client.connect()
+                  ? client.pipeline({{"SCRIPT", "LOAD", cluster::scripts::open_room},
+                                     {"SCRIPT", "LOAD", cluster::scripts::append_message},
+                                     {"SCRIPT", "LOAD", cluster::scripts::read_messages}})
+                  : std::nullopt;
+  if (!loaded || (*loaded)[0].is_error() || (*loaded)[1].is_error() || (*loaded)[2].is_error()) {
+    report_fault(self, client.connected() ? "cannot load scripts" : client.last_error());
+    client.disconnect();
+    st.connect_backoff = std::min<std::chrono::milliseconds>(
+      std::max<std::chrono::milliseconds>(st.connect_backoff * 2, connect_backoff_min),
+      connect_backoff_max);
+    st.next_connect = now + st.connect_backoff;
+    return nullptr;
+  }
+  st.scripts = {(*loaded)[0].str, (*loaded)[1].str, (*loaded)[2].str};
+  st.connect_backoff = std::chrono::milliseconds{0};
+  check_durability(self);
+  return client.connected() ? &client : nullptr;
+}
+
+/// Runs one script by its SHA. nullopt: the connection failed (reported). A NOSCRIPT error (Redis
+/// restarted between two calls without the connection noticing) reconnects and retries once.
+std::optional<redis_reply> run_script(self_ptr self, const std::string loaded_scripts::*which,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto* client = connection(self);
+    if (!client)
+      return std::nullopt;
+    std::vector<std::string> cmd{"EVALSHA", self->state.scripts.*which, std::to_string(keys.size())};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto reply = client->command(cmd);
+    if (!reply) {
+      report_fault(self, client->last_error());
+      return std::nullopt;
+    }
+    if (reply->is_error() && reply->str.rfind("NOSCRIPT", 0) == 0) {
+      client->disconnect();
+      continue;
+    }
+    return reply;
+  }
+  return std::nullopt;
+}
+
+/// Runs plain commands in one round trip. nullopt: the connection failed (reported).
+std::optional<std::vector<redis_reply>> run(self_ptr self,
+                                            const std::vector<std::vector<std::string>>& commands) {
+  auto* client = connection(self);
+  if (!client)
+    return std::nullopt;
+  auto replies = client->pipeline(commands);
+  if (!replies)
+    report_fault(self, client->last_error());
+  return replies;
+}
+
+/// Messages from a read_messages reply, in the order Redis returned them.
+std::vector<protocol::chat_message> decode_messages(const std::string& room, const redis_reply& reply) {
+  std::vector<protocol::chat_message> out;
+  out.reserve(reply.elements.size());
+  for (const auto& row : reply.elements) {
+    if (row.elements.size() < 3)
+      continue;
+    redis_reply entry{redis_reply::kind::array, 0, {}, {row.elements[0], row.elements[1]}};
+    if (auto msg = cluster::decode_message(room, entry, row.elements[2].integer == 1))
+      out.push_back(std::move(*msg));
+  }
+  return out;
+}
+
+/// Messages with ids in the exclusive range, at most `limit`, oldest first, and whether more exist.
+caf::result<history_page> read_page(self_ptr self, const std::string& room, bool newest_first,
+                                    const std::string& start, const std::string& end, uint32_t limit) {
+  auto& keys = self->state.keys;
+  auto reply = run_script(self, &loaded_scripts::read_messages, {keys.stream(room), keys.deleted(room)},
+                          {newest_first ? "XREVRANGE" : "XRANGE", start, end,
+                           std::to_string(static_cast<uint64_t>(limit) + 1)});
+  if (!reply || reply->is_error()) {
+    if (reply)
+      spdlog::error("reading room {} from Redis: {}", room, reply->str);
+    return unavailable();
+  }
+  report_success(self);
+  history_page page;
+  page.messages = decode_messages(room, *reply);
+  page.more = page.messages.size() > limit;
+  if (page.more)
+    page.messages.pop_back();
+  if (newest_first)
+    std::reverse(page.messages.begin(), page.messages.end());
+  return page;
+}
+
+caf::result<room_snapshot> open_room(self_ptr self, const std::string& name, uint32_t count,
+                                     bool may_create) {
+  auto& st = self->state;
+  auto& keys = st.keys;
+  auto opened = run_script(self, &loaded_scripts::open_room, {keys.room(name), keys.rooms()},
+                           {std::to_string(new_epoch()), may_create ? "1" : "0",
+                            std::to_string(st.cfg.max_rooms), name});
+  if (!opened || opened->is_error() || opened->elements.empty())
+    return unavailable();
+  auto status = opened->elements[0].integer;
+  if (status == -2)
+    return make_protocol_error(protocol::error_code::room_limit);
+  if (status == -1)
+    return make_protocol_error(protocol::error_code::rate_limited);
+  if (opened->elements.size() < 3)
+    return unavailable();
+  room_snapshot snapshot;
+  snapshot.epoch = static_cast<uint64_t>(opened->elements[1].as_integer().value_or(0));
+  snapshot.last_id = static_cast<uint64_t>(opened->elements[2].as_integer().value_or(0));
+  snapshot.created = status == 1;
+  auto replies = run(self, {{"EVALSHA", st.scripts.read_messages, "2", keys.stream(name),
+                             keys.deleted(name), "XREVRANGE", "+", "-", std::to_string(count)},
+                            {"HGETALL", keys.room_bans(name)},
+                            {"HGETALL", keys.room_mutes(name)}});
+  if (!replies || (*replies)[0].is_error())
+    return unavailable();
+  snapshot.recent = decode_messages(name, (*replies)[0]);
+  std::reverse(snapshot.recent.begin(), snapshot.recent.end());
+  auto now = now_ms();
+  snapshot.bans = cluster::restrictions_in_force((*replies)[1], now);
+  snapshot.mutes = cluster::restrictions_in_force((*replies)[2], now);
+  st.last_known[name] = snapshot.last_id;
+  report_success(self);
+  return snapshot;
+}
+
+caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_message& msg) {
+  auto& st = self->state;
+  if (!writes_allowed(st)) {
+    // Redis may have been set to fsync every write since: look again before refusing.
+    if (connection(self))
+      check_durability(self);
+    if (!writes_allowed(st))
+      return unavailable();
+  }
+  auto& keys = st.keys;
+  auto started = std::chrono::steady_clock::now();
+  auto& known = st.last_known[msg.room];
+  auto reply = run_script(self, &loaded_scripts::append_message,
+                          {keys.room(msg.room), keys.stream(msg.room),
+                           keys.cid(msg.room, msg.from, msg.cid), keys.rooms()},
+                          {std::to_string(epoch), msg.from, msg.text, std::to_string(msg.ts), msg.cid,
+                           msg.name, std::to_string(st.cfg.settings.stream_max_length), msg.room,
+                           known > 0 ? "1" : "0"});
+  if (!reply)
+    return unavailable();
+  if (reply->is_error() || reply->elements.size() < 2) {
+    spdlog::error("appending to room {} in Redis: {}", msg.room, reply->is_error() ? reply->str : "bad reply");
+    if (!reply->elements.empty() && reply->elements[0].integer == -1)
+      spdlog::critical("room {} has lost its data in Redis (it had messages up to id {}): Redis "
+                       "lost data; restart the nodes so that rooms start a new epoch", msg.room, known);
+    return unavailable();
+  }
+  report_success(self);
+  auto id = static_cast<uint64_t>(reply->elements[1].as_integer().value_or(0));
+  if (reply->elements[0].integer == 0) {
+    // A retry of (user, cid): answered with the original, as Redis has it.
+    append_result dup{msg, true};
+    dup.msg.id = id;
+    if (reply->elements.size() >= 3) {
+      redis_reply entry{redis_reply::kind::array, 0, {}, {redis_reply{redis_reply::kind::string, 0,
+                                                                      cluster::entry_id(id), {}},
+                                                          reply->elements[2]}};
+      if (auto original = cluster::decode_message(msg.room, entry, false))
+        dup.msg = std::move(*original);
+    }
+    return dup;
+  }
+  known = std::max(known, id);
+  msg.id = id;
+  auto& stats = metrics::server_metrics();
+  stats.store_commit_seconds.observe(
+    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  stats.store_commit_group_size.observe(1);
+  return append_result{std::move(msg), false};
+}
+
+/// Records a moderation action (audit stream), applies what it changes, and publishes it on the
+/// events stream, all in one MULTI/EXEC.
+caf::result<ok_atom> moderate(self_ptr self, moderation_record rec) {
+  using protocol::moderation_action;
+  auto& st = self->state;
+  auto& keys = st.keys;
+  if (rec.ts == 0)
+    rec.ts = now_ms();
+  std::vector<std::vector<std::string>> commands{{"MULTI"}};
+  auto bans = rec.room.empty() ? keys.server_bans() : keys.room_bans(rec.room);
+  switch (rec.action) {
+    case moderation_action::kick:
+      break;
+    case moderation_action::ban:
+      commands.push_back({"HSET", bans, rec.user, cluster::encode_until(rec.until)});
+      break;
+    case moderation_action::unban:
+      commands.push_back({"HDEL", bans, rec.user});
+      break;
+    case moderation_action::mute:
+      commands.push_back({"HSET", keys.room_mutes(rec.room), rec.user, cluster::encode_until(rec.until)});
+      break;
+    case moderation_action::unmute:
+      commands.push_back({"HDEL", keys.room_mutes(rec.room), rec.user});
+      break;
+    case moderation_action::delete_message: {
+      auto last = run(self, {{"HGET", keys.room(rec.room), "last_id"}});
+      if (!last)
+        return unavailable();
+      auto last_id = (*last)[0].as_integer().value_or(0);
+      if (rec.message_id == 0 || static_cast<int64_t>(rec.message_id) > last_id)
+        return make_protocol_error(protocol::error_code::not_found);
+      commands.push_back({"SADD", keys.deleted(rec.room), std::to_string(rec.message_id)});
+      break;
+    }
+  }
+  auto fields = cluster::encode_record(rec, st.cfg.node);
+  std::vector<std::string> audit{"XADD", keys.audit(), "MAXLEN", "~", std::to_string(audit_max_length), "*"};
+  audit.insert(audit.end(), fields.begin(), fields.end());
+  std::vector<std::string> event{"XADD", keys.events(), "MAXLEN", "~", std::to_string(events_max_length), "*"};
+  event.insert(event.end(), fields.begin(), fields.end());
+  commands.push_back(std::move(audit));
+  commands.push_back(std::move(event));
+  commands.push_back({"EXEC"});
+  auto replies = run(self, commands);
+  if (!replies || replies->back().type != redis_reply::kind::array) {
+    if (replies)
+      spdlog::error("recording a moderation action in Redis failed: {}", replies->back().str);
+    return unavailable();
+  }
+  report_success(self);
+  return ok_atom::value;
+}
+
+/// Trims messages older than stream_max_age from the streams of the rooms this node opened: one
+/// bounded read per room, the rest at the next round.
+void trim_by_age(self_ptr self) {
+  auto& st = self->state;
+  auto cutoff = now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                             st.cfg.settings.stream_max_age).count();
+  for (auto& [room, last] : st.last_known) {
+    auto replies = run(self, {{"XRANGE", st.keys.stream(room), "-", "+", "COUNT", "1000"}});
+    if (!replies)
+      return;
+    std::optional<uint64_t> first_kept;
+    uint64_t last_old = 0;
+    for (const auto& entry : (*replies)[0].elements) {
+      auto msg = cluster::decode_message(room, entry, false);
+      if (!msg)
+        continue;
+      if (msg->ts >= cutoff) {
+        first_kept = msg->id;
+        break;
+      }
+      last_old = msg->id;
+    }
+    if (last_old > 0)
+      run(self, {{"XTRIM", st.keys.stream(room), "MINID", cluster::entry_id(first_kept.value_or(last_old + 1))}});
+  }
+}
+
+} // namespace
+
+store_actor::behavior_type redis_store(self_ptr self, cluster::cluster_config cfg) {
+  auto& st = self->state;
+  st.keys = cluster::redis_keys{cfg.settings.key_prefix};
+  st.client = std::make_unique<cluster::redis_client>(cfg.address, cfg.timeout);
+  st.cfg = std::move(cfg);
+  if (connection(self))
+    spdlog::info("connected to Redis at {} as node {}", st.cfg.settings.redis, st.cfg.node);
+  register_as(self, store_atom::value);
+  if (st.cfg.settings.stream_max_age > caf::timespan{0})
+    self->delayed_send(self, age_trim_interval, prune_atom::value);
+
+  return {
+    [self](open_atom, const std::string& name, uint32_t count, bool may_create) {
+      return open_room(self, name, count, may_create);
+    },
+    [self](append_atom, uint64_t epoch, protocol::chat_message& msg) {
+      sample_mailbox(self, metrics::actor_kind::store);
+      return append(self, epoch, msg);
+    },
+    [self](history_atom, const std::string& name, uint64_t before, uint32_t limit) {
+      return read_page(self, name, true, before == 0 ? "+" : "(" + cluster::entry_id(before), "-", limit);
+    },
+    [self](after_atom, const std::string& name, uint64_t after, uint32_t limit) {
+      return read_page(self, name, false, after == 0 ? "-" : "(" + cluster::entry_id(after), "+", limit);
+    },
+    [](flush_atom) {
+      // Nothing waits for a group: every append is its own round trip.
+    },
+    [self](moderate_atom, const moderation_record& rec) { return moderate(self, rec); },
+    [self](bans_atom) -> caf::result<std::vector<restriction>> {
+      auto replies = run(self, {{"HGETALL", self->state.keys.server_bans()}});
+      if (!replies)
+        return unavailable();
+      report_success(self);
+      return cluster::restrictions_in_force((*replies)[0], now_ms());
+    },
+    [self](status_atom) {
+      auto replies = run(self, {{"PING"}});
+      bool up = replies && !(*replies)[0].is_error();
+      if (up)
+        report_success(self);
+      if (up && !writes_allowed(self->state))
+        check_durability(self);
+      return up && writes_allowed(self->state);
+    },
+    [self](retire_atom, const std::string& name) { self->state.last_known.erase(name); },
+    [self](prune_atom) {
+      trim_by_age(self);
+      self->delayed_send(self, age_trim_interval, prune_atom::value);
+    },
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,27 @@
+#pragma once
+
+#include "cluster/redis_client.hpp"
+#include "config/settings.hpp"
+
+#include <cstddef>
+#include <string>
+
+namespace parley::cluster {
+
+/// What the cluster actors of one node share.
+struct cluster_config {
+  cluster_settings settings;
+  redis_address address;
+  /// This process among the nodes: the node id and a random incarnation ("a#5f3c9e01"). Presence
+  /// entries are keyed by it, so a node that restarts under the same id does not inherit the
+  /// entries of its previous life: those expire with that life's heartbeats.
+  std::string node;
+  std::size_t max_rooms = 0;  ///< [rooms] max_rooms, enforced across the cluster
+  std::chrono::milliseconds timeout{2000};
+};
+
+/// The node's configuration from the settings (already checked: the address parses). An empty
+/// node id becomes hostname-pid.
+cluster_config make_cluster_config(const cluster_settings& s, std::size_t max_rooms);
+
+} // namespace parley::cluster
