@@ -24,6 +24,7 @@ test-deps: deps
 	./scripts/install-web-test-deps.sh
 	./scripts/install-deploy-test-deps.sh
 	./scripts/install-ops-deps.sh
+	./scripts/install-cluster-test-deps.sh
 
 # clang and libFuzzer; build-fuzz needs them, so `make test` and `make fuzz` both install them.
 fuzz-deps: deps
