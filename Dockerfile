@@ -22,10 +22,12 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPARLEY_TESTS=OFF -DPARLEY_B
 # -- runtime -------------------------------------------------------------------------------------
 FROM debian:12-slim
 # The libraries `ldd parley` names, by Debian package (libc6, libgcc-s1 and libstdc++6 are in the
-# base image already; listing them keeps the check simple and exact).
+# base image already; listing them keeps the check simple and exact). libhiredis0.14 is cluster
+# mode's Redis client (docs/cluster.md).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libc6 libgcc-s1 libstdc++6 libcaf-core0.17 libspdlog1.10 libfmt9 libsqlite3-0 libssl3 \
+      libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/*
 # A system user without a login; the database directory is the only place it writes.
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/parley --shell /usr/sbin/nologin parley \

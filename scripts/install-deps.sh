@@ -14,6 +14,7 @@ packages=(
   libspdlog-dev
   libsqlite3-dev
   sqlite3
+  libhiredis-dev
 )
 if [ $# -gt 0 ]; then
   packages=("$@")
