@@ -125,11 +125,29 @@ public:
     REQUIRE_MESSAGE(!ec, "wss write failed: " << ec.message());
   }
 
+  /// Like send(), but reports a failed write (the connection ended) instead of failing the test.
+  bool try_send(const json& frame) {
+    boost::beast::get_lowest_layer(*ws_).expires_after(default_wait);
+    auto text = frame.dump();
+    return !run([&](auto done) { ws_->async_write(boost::asio::buffer(text), done); });
+  }
+
   json next() {
     boost::beast::get_lowest_layer(*ws_).expires_after(default_wait);
     buffer_.clear();
     auto ec = run([&](auto done) { ws_->async_read(buffer_, done); });
     REQUIRE_MESSAGE(!ec, "wss read failed: " << ec.message());
+    return json::parse(boost::beast::buffers_to_string(buffer_.data()));
+  }
+
+  /// The next frame, or nullopt when the connection ended (or nothing came within `timeout`,
+  /// which ends it too: the stream's timer closes the socket).
+  std::optional<json> try_next(millis timeout = default_wait) {
+    boost::beast::get_lowest_layer(*ws_).expires_after(timeout);
+    buffer_.clear();
+    auto ec = run([&](auto done) { ws_->async_read(buffer_, done); });
+    if (ec)
+      return std::nullopt;
     return json::parse(boost::beast::buffers_to_string(buffer_.data()));
   }
 
