@@ -61,18 +61,6 @@ std::optional<int64_t> redis_reply::as_integer() const {
   return value;
 }
 
-std::optional<redis_address> parse_redis_address(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    return std::nullopt;
-  unsigned port = 0;
-  auto digits = text.data() + colon + 1;
-  auto [end, ec] = std::from_chars(digits, text.data() + text.size(), port);
-  if (ec != std::errc{} || end != text.data() + text.size() || port == 0 || port > 65535)
-    return std::nullopt;
-  return redis_address{text.substr(0, colon), static_cast<uint16_t>(port)};
-}
-
 redis_client::redis_client(redis_address address, std::chrono::milliseconds timeout)
   : address_(std::move(address)), timeout_(timeout) {
   // nop

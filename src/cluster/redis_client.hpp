@@ -4,6 +4,8 @@
 // Redis owns one client and runs detached, since every call blocks its thread until Redis answers
 // or the timeout passes.
 
+#include "cluster/redis_address.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -29,12 +31,6 @@ struct redis_reply {
   std::optional<int64_t> as_integer() const;
 };
 
-/// host:port split; nullopt if it is not that shape.
-struct redis_address {
-  std::string host;
-  uint16_t port = 0;
-};
-std::optional<redis_address> parse_redis_address(const std::string& text);
 
 class redis_client {
 public:

@@ -1,5 +1,6 @@
 #include "config/app_config.hpp"
 
+#include "cluster/redis_address.hpp"
 #include "config/command_line.hpp"
 
 #include <caf/config_option_adder.hpp>
@@ -373,23 +374,21 @@ std::vector<std::string> value_problems(const settings& values) {
     refuse("log.level must be \"trace\", \"debug\", \"info\", \"warn\" or \"error\", not \"" + log.level + "\"");
   if (log.format != "text" && log.format != "json")
     refuse("log.format must be \"text\" or \"json\", not \"" + log.format + "\"");
-  const auto& cluster = values.cluster;
-  if (cluster.mode != "single" && cluster.mode != "redis")
-    refuse("cluster.mode must be \"single\" or \"redis\", not \"" + cluster.mode + "\"");
-  if (cluster.durability != "strict" && cluster.durability != "relaxed")
+  const auto& shared = values.cluster;
+  if (shared.mode != "single" && shared.mode != "redis")
+    refuse("cluster.mode must be \"single\" or \"redis\", not \"" + shared.mode + "\"");
+  if (shared.durability != "strict" && shared.durability != "relaxed")
     refuse("cluster.durability must be \"strict\" or \"relaxed\"");
-  if (cluster.redis_mode()) {
-    auto colon = cluster.redis.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == cluster.redis.size()
-        || cluster.redis.find_first_not_of("0123456789", colon + 1) != std::string::npos)
-      refuse("cluster.redis must be host:port, not \"" + cluster.redis + "\"");
-    if (cluster.key_prefix.empty() || cluster.key_prefix.find_first_of(" :{}") != std::string::npos)
+  if (shared.redis_mode()) {
+    if (!cluster::parse_redis_address(shared.redis))
+      refuse("cluster.redis must be host:port, not \"" + shared.redis + "\"");
+    if (shared.key_prefix.empty() || shared.key_prefix.find_first_of(" :{}") != std::string::npos)
       refuse("cluster.key_prefix must be a non-empty word without spaces, colons or braces");
-    if (cluster.node_id.find_first_of(" :") != std::string::npos)
-      refuse("cluster.node_id must not contain spaces or colons");
-    if (cluster.presence_ttl < std::chrono::seconds(1) || cluster.timeout <= caf::timespan{0})
+    if (shared.node_id.find_first_of(" :#") != std::string::npos)
+      refuse("cluster.node_id must not contain spaces, colons or #");
+    if (shared.presence_ttl < std::chrono::seconds(1) || shared.timeout <= caf::timespan{0})
       refuse("cluster.presence_ttl must be at least 1s and cluster.timeout positive");
-    if (cluster.stream_max_length == 0)
+    if (shared.stream_max_length == 0)
       refuse("cluster.stream_max_length must be at least 1");
   }
   return problems;
