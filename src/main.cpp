@@ -131,10 +131,11 @@ void start_cluster_actors(caf::scoped_actor& self, const supervisor_actor& sup,
                                         sys.spawn<caf::detached>(redis_store, cfg));
                                     },
                                     nullptr, true});
+  auto feed_mem = std::make_shared<cluster_feed_memory>();
   start_child(self, sup, child_spec{"cluster",
-                                    [cfg](caf::actor_system& sys) {
+                                    [cfg, feed_mem](caf::actor_system& sys) {
                                       return caf::actor_cast<caf::actor>(
-                                        sys.spawn<caf::detached>(cluster_feed, cfg));
+                                        sys.spawn<caf::detached>(cluster_feed, cfg, feed_mem));
                                     },
                                     nullptr, true});
   spdlog::info("cluster mode: node {} shares rooms through Redis at {} (durability {})", cfg.node,

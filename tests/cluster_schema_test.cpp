@@ -82,6 +82,15 @@ TEST_CASE("entry ids and message ids convert both ways; 0 and junk are no messag
   CHECK_FALSE(message_id(""));
 }
 
+TEST_CASE("stream entry ids order by time, then sequence") {
+  CHECK(entry_before("0-0", "1-0"));
+  CHECK(entry_before("5-1", "5-2"));
+  CHECK(entry_before("9-9", "10-0"));  // numerically, not as text
+  CHECK_FALSE(entry_before("10-0", "9-9"));
+  CHECK_FALSE(entry_before("5-2", "5-2"));
+  CHECK(entry_before("", "1-0"));
+}
+
 TEST_CASE("restrictions keep those in force: a ban for good, and a ban until a later time") {
   auto hash = flat({"forever", "", "later", "2000", "over", "500"});
   auto in_force = restrictions_in_force(hash, 1000);

@@ -138,6 +138,9 @@ struct room_snapshot {
   bool created = false;   ///< this open made a new room (it counts against the cap from now on)
   std::vector<restriction> bans = {};   ///< users banned from the room, in force now
   std::vector<restriction> mutes = {};  ///< users muted in the room, in force now
+  /// Cluster mode: the events stream's last entry when the snapshot was taken. Moderation recorded
+  /// after it is not in the snapshot, so the room must get it from the events stream.
+  std::string events_position = {};
 };
 
 
@@ -251,8 +254,9 @@ using room_actor = caf::typed_actor<
   /// room fans out those it has not yet (ids at or above next_id), and answers the posts waiting
   /// for them.
   caf::reacts_to<deliver_atom, std::vector<protocol::chat_message>>,
-  /// Cluster mode: a moderation action another node recorded; put in force here, not recorded again.
-  caf::reacts_to<enforce_atom, moderation_record>,
+  /// Cluster mode: a moderation action another node recorded (with its events stream entry id);
+  /// put in force here, not recorded again.
+  caf::reacts_to<enforce_atom, moderation_record, std::string>,
   /// Cluster mode: the users present in this room through other nodes (all of them, sorted).
   caf::reacts_to<remote_atom, std::vector<std::string>>>;
 
@@ -366,9 +370,10 @@ using store_actor = caf::typed_actor<
 /// users present on other nodes (remote_atom). After a Redis outage it resumes from the last entry
 /// it delivered. Registers itself as "cluster".
 using cluster_feed_actor = caf::typed_actor<
-  /// A room on this node wants its stream from after message id `delivered`; a room that watches
-  /// again (restarted) replaces its handle.
-  caf::reacts_to<watch_atom, std::string, room_actor, uint64_t>,
+  /// A room on this node wants its stream from after message id `delivered`, and the moderation
+  /// other nodes recorded after events entry `events_after` (read again from the events stream if
+  /// the feed already passed it). A room that watches again (restarted) replaces its handle.
+  caf::reacts_to<watch_atom, std::string, room_actor, uint64_t, std::string>,
   /// The room leaves memory: no more reading, and its presence entry goes.
   caf::reacts_to<unwatch_atom, std::string, room_actor>,
   /// The users present in a room through this node changed: all of them now.

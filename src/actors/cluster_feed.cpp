@@ -1,6 +1,7 @@
 #include "actors/cluster_feed.hpp"
 
 #include "actors/registry.hpp"
+#include "metrics/server_metrics.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
@@ -32,6 +33,7 @@ std::chrono::milliseconds ttl_of(const cluster_feed_state& st) {
 
 void report_fault(self_ptr self) {
   auto& st = self->state;
+  metrics::server_metrics().redis_failures.with({"feed"}).inc();
   if (st.healthy)
     spdlog::error("cluster feed lost Redis at {}: {}; retrying, and resuming from the last "
                   "message delivered", st.cfg.settings.redis, st.client->last_error());
@@ -50,14 +52,14 @@ bool ensure_connected(self_ptr self) {
     report_fault(self);
     return false;
   }
-  if (st.events_after.empty()) {
+  if (st.mem->events_after.empty()) {
     // From the newest event on: what happened before this node started is in the rooms' state.
     auto last = st.client->command({"XREVRANGE", st.keys.events(), "+", "-", "COUNT", "1"});
     if (!last || last->is_error()) {
       report_fault(self);
       return false;
     }
-    st.events_after = last->elements.empty() ? "0-0" : last->elements[0].elements[0].str;
+    st.mem->events_after = last->elements.empty() ? "0-0" : last->elements[0].elements[0].str;
   }
   if (!st.healthy)
     spdlog::info("cluster feed reconnected to Redis at {}", st.cfg.settings.redis);
@@ -132,8 +134,8 @@ void read_remote_presence(self_ptr self, const std::vector<std::string>& names) 
   }
   std::vector<std::vector<std::string>> cleanup;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    auto r = st.rooms.find(names[i]);
-    if (r == st.rooms.end())
+    auto r = st.mem->rooms.find(names[i]);
+    if (r == st.mem->rooms.end())
       continue;
     std::set<std::string> users;
     for (auto& [node, lines] : cluster::pairs_of((*replies)[i + 1])) {
@@ -168,7 +170,7 @@ void read_remote_presence(self_ptr self, const std::vector<std::string>& names) 
 void write_local_presence(self_ptr self) {
   auto& st = self->state;
   std::vector<std::vector<std::string>> commands;
-  for (auto& [name, room] : st.rooms) {
+  for (auto& [name, room] : st.mem->rooms) {
     if (!room.local_dirty && !st.rewrite_presence)
       continue;
     add_presence_write(st, name, room, commands);
@@ -183,7 +185,7 @@ void write_local_presence(self_ptr self) {
     return;
   }
   st.rewrite_presence = false;
-  for (auto& [name, room] : st.rooms)
+  for (auto& [name, room] : st.mem->rooms)
     room.local_dirty = false;
 }
 
@@ -192,7 +194,7 @@ void heartbeat(self_ptr self) {
   if (!ensure_connected(self))
     return;
   std::vector<std::vector<std::string>> commands{{"HSET", st.keys.nodes(), st.cfg.node, std::to_string(now_ms())}};
-  for (auto& [name, room] : st.rooms)
+  for (auto& [name, room] : st.mem->rooms)
     if (!room.local.empty())
       add_presence_write(st, name, room, commands);
   if (!st.client->pipeline(commands)) {
@@ -200,7 +202,7 @@ void heartbeat(self_ptr self) {
     return;
   }
   std::vector<std::string> names;
-  for (auto& [name, room] : st.rooms)
+  for (auto& [name, room] : st.mem->rooms)
     names.push_back(name);
   read_remote_presence(self, names);
 }
@@ -208,22 +210,54 @@ void heartbeat(self_ptr self) {
 // -- reading ----------------------------------------------------------------------------------------
 
 /// Another node's moderation: rooms put it in force, the presence tracker takes server-wide bans.
-void dispatch_event(self_ptr self, const cluster::recorded_event& ev, std::set<std::string>& presence_changed) {
+void dispatch_event(self_ptr self, const std::string& entry, const cluster::recorded_event& ev,
+                    std::set<std::string>& presence_changed) {
   auto& st = self->state;
   if (ev.node == st.cfg.node)
     return;  // this node put it in force when it recorded it
+  auto& stats = metrics::server_metrics();
   if (ev.kind == "presence") {
-    if (st.rooms.count(ev.room) > 0)
+    if (st.mem->rooms.count(ev.room) > 0) {
       presence_changed.insert(ev.room);
+      stats.cluster_events.with({"presence"}).inc();
+    }
     return;
   }
   if (ev.room.empty()) {
-    if (auto tracker = registered<presence_actor>(self->system(), presence_atom::value))
+    if (auto tracker = registered<presence_actor>(self->system(), presence_atom::value)) {
+      stats.cluster_events.with({"moderation"}).inc();
       self->send(tracker, enforce_atom::value, ev.record);
+    }
     return;
   }
-  if (auto r = st.rooms.find(ev.room); r != st.rooms.end())
-    self->send(r->second.handle, enforce_atom::value, ev.record);
+  auto r = st.mem->rooms.find(ev.room);
+  // A room opened after the event has it in its snapshot already.
+  if (r != st.mem->rooms.end() && cluster::entry_before(r->second.events_from, entry)) {
+    stats.cluster_events.with({"moderation"}).inc();
+    self->send(r->second.handle, enforce_atom::value, ev.record, entry);
+  }
+}
+
+/// A room that starts watching gets the moderation other nodes recorded for it after `position`
+/// (its snapshot, or what it last put in force) that this feed has read already: it was not
+/// watching then. What comes after the feed's position reaches it with the next read.
+void replay_events(self_ptr self, const std::string& name, const std::string& position) {
+  auto& st = self->state;
+  if (position.empty() || st.mem->events_after.empty() || !st.client->connected())
+    return;
+  auto reply = st.client->command({"XRANGE", st.keys.events(), "(" + position, st.mem->events_after});
+  if (!reply) {
+    report_fault(self);
+    return;
+  }
+  std::set<std::string> ignored;
+  for (const auto& entry : reply->elements) {
+    if (entry.elements.size() < 2)
+      continue;
+    auto ev = cluster::decode_event(entry.elements[1]);
+    if (ev && ev->kind == "moderation" && ev->room == name)
+      dispatch_event(self, entry.elements[0].str, *ev, ignored);
+  }
 }
 
 /// One XREAD over the events stream and every watched room's stream, waiting up to read_wait.
@@ -236,10 +270,10 @@ void read_once(self_ptr self) {
     return;
   std::vector<std::string> cmd{"XREAD", "COUNT", std::to_string(read_batch), "BLOCK",
                                std::to_string(read_wait.count()), "STREAMS", st.keys.events()};
-  for (auto& [name, room] : st.rooms)
+  for (auto& [name, room] : st.mem->rooms)
     cmd.push_back(room.stream_key);
-  cmd.push_back(st.events_after);
-  for (auto& [name, room] : st.rooms)
+  cmd.push_back(st.mem->events_after);
+  for (auto& [name, room] : st.mem->rooms)
     cmd.push_back(cluster::entry_id(room.delivered));
   auto reply = st.client->command_waiting(cmd, read_wait);
   if (!reply) {
@@ -261,26 +295,28 @@ void read_once(self_ptr self) {
         events.push_back(&entry);
       continue;
     }
-    auto name = st.room_of_stream.find(key);
-    if (name == st.room_of_stream.end())
+    auto name = st.mem->room_of_stream.find(key);
+    if (name == st.mem->room_of_stream.end())
       continue;
-    auto& room = st.rooms[name->second];
+    auto& room = st.mem->rooms[name->second];
     std::vector<protocol::chat_message> batch;
     for (const auto& entry : stream.elements[1].elements)
       if (auto msg = cluster::decode_message(name->second, entry, false); msg && msg->id > room.delivered) {
         room.delivered = msg->id;
         batch.push_back(std::move(*msg));
       }
-    if (!batch.empty())
+    if (!batch.empty()) {
+      metrics::server_metrics().cluster_messages_read.inc(batch.size());
       self->send(room.handle, deliver_atom::value, std::move(batch));
+    }
   }
   std::set<std::string> presence_changed;
   for (const auto* entry : events) {
     if (entry->elements.size() < 2)
       continue;
-    st.events_after = entry->elements[0].str;
+    st.mem->events_after = entry->elements[0].str;
     if (auto ev = cluster::decode_event(entry->elements[1]))
-      dispatch_event(self, *ev, presence_changed);
+      dispatch_event(self, st.mem->events_after, *ev, presence_changed);
   }
   read_remote_presence(self, {presence_changed.begin(), presence_changed.end()});
 }
@@ -295,8 +331,13 @@ void schedule_read(self_ptr self) {
 
 } // namespace
 
-cluster_feed_actor::behavior_type cluster_feed(self_ptr self, cluster::cluster_config cfg) {
+cluster_feed_actor::behavior_type cluster_feed(self_ptr self, cluster::cluster_config cfg,
+                                               std::shared_ptr<cluster_feed_memory> mem) {
   auto& st = self->state;
+  st.mem = std::move(mem);
+  // A restarted feed keeps its rooms: it watches their handles again and goes on from where it was.
+  for (auto& [name, room] : st.mem->rooms)
+    self->monitor(room.handle);
   st.keys = cluster::redis_keys{cfg.settings.key_prefix};
   st.client = std::make_unique<cluster::redis_client>(cfg.address, cfg.timeout);
   st.cfg = std::move(cfg);
@@ -307,18 +348,19 @@ cluster_feed_actor::behavior_type cluster_feed(self_ptr self, cluster::cluster_c
   self->set_down_handler([self](caf::down_msg& dm) {
     // A room that failed: its next incarnation watches again from where it is.
     auto& st = self->state;
-    for (auto i = st.rooms.begin(); i != st.rooms.end(); ++i)
+    for (auto i = st.mem->rooms.begin(); i != st.mem->rooms.end(); ++i)
       if (i->second.handle.address() == dm.source) {
-        st.room_of_stream.erase(i->second.stream_key);
-        st.rooms.erase(i);
+        st.mem->room_of_stream.erase(i->second.stream_key);
+        st.mem->rooms.erase(i);
         return;
       }
   });
 
   return {
-    [self](watch_atom, const std::string& name, room_actor& handle, uint64_t delivered) {
+    [self](watch_atom, const std::string& name, room_actor& handle, uint64_t delivered,
+           const std::string& events_after) {
       auto& st = self->state;
-      auto& room = st.rooms[name];
+      auto& room = st.mem->rooms[name];
       if (room.handle != handle) {
         room.handle = std::move(handle);
         self->monitor(room.handle);
@@ -326,23 +368,25 @@ cluster_feed_actor::behavior_type cluster_feed(self_ptr self, cluster::cluster_c
       room.stream_key = st.keys.stream(name);
       room.delivered = delivered;
       room.remote_sent = false;
-      st.room_of_stream[room.stream_key] = name;
+      st.mem->room_of_stream[room.stream_key] = name;
+      room.events_from = events_after;
+      replay_events(self, name, events_after);
       if (st.client->connected())
         read_remote_presence(self, {name});
     },
     [self](unwatch_atom, const std::string& name, const room_actor& handle) {
       auto& st = self->state;
-      auto i = st.rooms.find(name);
-      if (i == st.rooms.end() || i->second.handle != handle)
+      auto i = st.mem->rooms.find(name);
+      if (i == st.mem->rooms.end() || i->second.handle != handle)
         return;
       if (st.client->connected() && !st.client->command({"HDEL", st.keys.presence(name), st.cfg.node}))
         report_fault(self);
-      st.room_of_stream.erase(i->second.stream_key);
-      st.rooms.erase(i);
+      st.mem->room_of_stream.erase(i->second.stream_key);
+      st.mem->rooms.erase(i);
     },
     [self](presence_atom, const std::string& name, std::vector<std::string>& users) {
-      auto i = self->state.rooms.find(name);
-      if (i == self->state.rooms.end())
+      auto i = self->state.mem->rooms.find(name);
+      if (i == self->state.mem->rooms.end())
         return;
       i->second.local = std::move(users);
       i->second.local_dirty = true;

@@ -36,6 +36,7 @@ caf::error unavailable() {
 
 void report_fault(self_ptr self, const std::string& what) {
   auto& st = self->state;
+  metrics::server_metrics().redis_failures.with({"store"}).inc();
   if (st.healthy)
     spdlog::error("Redis unavailable at {}: {}; messages are refused with store_unavailable "
                   "until it is back", st.cfg.settings.redis, what);
@@ -201,17 +202,24 @@ caf::result<room_snapshot> open_room(self_ptr self, const std::string& name, uin
   snapshot.epoch = static_cast<uint64_t>(opened->elements[1].as_integer().value_or(0));
   snapshot.last_id = static_cast<uint64_t>(opened->elements[2].as_integer().value_or(0));
   snapshot.created = status == 1;
-  auto replies = run(self, {{"EVALSHA", st.scripts.read_messages, "2", keys.stream(name),
+  // The events position first: moderation recorded after it may be missing from the bans read
+  // next, and the cluster feed replays it; moderation in both is applied twice, to the same end.
+  auto replies = run(self, {{"XREVRANGE", keys.events(), "+", "-", "COUNT", "1"},
+                            {"EVALSHA", st.scripts.read_messages, "2", keys.stream(name),
                              keys.deleted(name), "XREVRANGE", "+", "-", std::to_string(count)},
                             {"HGETALL", keys.room_bans(name)},
                             {"HGETALL", keys.room_mutes(name)}});
-  if (!replies || (*replies)[0].is_error())
+  if (!replies || (*replies)[1].is_error())
     return unavailable();
-  snapshot.recent = decode_messages(name, (*replies)[0]);
+  const auto& last_event = (*replies)[0];
+  snapshot.events_position = last_event.elements.empty() || last_event.elements[0].elements.empty()
+                               ? "0-0"
+                               : last_event.elements[0].elements[0].str;
+  snapshot.recent = decode_messages(name, (*replies)[1]);
   std::reverse(snapshot.recent.begin(), snapshot.recent.end());
   auto now = now_ms();
-  snapshot.bans = cluster::restrictions_in_force((*replies)[1], now);
-  snapshot.mutes = cluster::restrictions_in_force((*replies)[2], now);
+  snapshot.bans = cluster::restrictions_in_force((*replies)[2], now);
+  snapshot.mutes = cluster::restrictions_in_force((*replies)[3], now);
   st.last_known[name] = snapshot.last_id;
   report_success(self);
   return snapshot;

@@ -406,7 +406,8 @@ void adopt(self_ptr self) {
   if (st.cfg.clustered) {
     // Every incarnation reads the stream from what it holds: nothing missed, nothing twice.
     if (auto feed = feed_of(self))
-      self->send(feed, watch_atom::value, mem.name, room_actor{self}, mem.next_id - 1);
+      self->send(feed, watch_atom::value, mem.name, room_actor{self}, mem.next_id - 1,
+                 mem.events_position);
     else
       spdlog::error("room {} found no cluster feed: messages from other nodes will not arrive", mem.name);
     st.local_presence_changed = true;
@@ -548,6 +549,7 @@ std::shared_ptr<room_memory> make_room_memory(std::string name, const room_snaps
     mem->bans[ban.user] = ban.until;
   for (const auto& mute : snapshot.mutes)
     mem->mutes[mute.user] = mute.until;
+  mem->events_position = snapshot.events_position;
   return mem;
 }
 
@@ -757,9 +759,10 @@ room_actor::behavior_type room(self_ptr self, std::shared_ptr<room_memory> mem, 
         waiting.erase(waiting.begin());
       }
     },
-    [self](enforce_atom, const moderation_record& record) {
+    [self](enforce_atom, const moderation_record& record, std::string& entry) {
       // Recorded by the node that took it: here it only takes effect.
       enforce(self, record);
+      self->state.mem->events_position = std::move(entry);
     },
     [self](remote_atom, std::vector<std::string>& users) {
       auto& st = self->state;

@@ -77,6 +77,9 @@ struct room_memory {
   restriction_map bans;   ///< banned users: joins refused with banned (the store has them too)
   restriction_map mutes;  ///< muted users: posts refused with muted
   message_rate rate;      ///< messages accepted per second, for the admin API
+  /// Cluster mode: the last events stream entry this room has put in force (or its snapshot's
+  /// position); a new incarnation watches from it, so no other node's moderation is missed.
+  std::string events_position;
 };
 
 /// Per-incarnation state: things that may be rebuilt after a restart.

@@ -2,6 +2,7 @@
 
 #include "protocol/codec.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace parley::cluster {
@@ -105,6 +106,23 @@ std::optional<protocol::chat_message> decode_message(const std::string& room, co
     msg.text.clear();
   }
   return msg;
+}
+
+namespace {
+
+std::pair<uint64_t, uint64_t> split_entry_id(const std::string& id) {
+  uint64_t ms = 0, seq = 0;
+  auto dash = id.find('-');
+  std::from_chars(id.data(), id.data() + std::min(dash, id.size()), ms);
+  if (dash != std::string::npos)
+    std::from_chars(id.data() + dash + 1, id.data() + id.size(), seq);
+  return {ms, seq};
+}
+
+} // namespace
+
+bool entry_before(const std::string& a, const std::string& b) {
+  return split_entry_id(a) < split_entry_id(b);
 }
 
 std::string encode_until(const std::optional<int64_t>& until) {

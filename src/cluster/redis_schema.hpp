@@ -76,6 +76,9 @@ std::optional<protocol::chat_message> decode_message(const std::string& room, co
 std::string entry_id(uint64_t id);
 std::optional<uint64_t> message_id(const std::string& entry);
 
+/// True if stream entry id `a` comes before `b` ("<ms>-<seq>"; a malformed id is "0-0").
+bool entry_before(const std::string& a, const std::string& b);
+
 /// A restriction's stored value: the until time, or "" for good.
 std::string encode_until(const std::optional<int64_t>& until);
 std::optional<int64_t> decode_until(const std::string& text);

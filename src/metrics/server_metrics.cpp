@@ -89,6 +89,13 @@ catalogue make_catalogue(registry& r) {
                          {"kind"}),
     r.add_counter_family("parley_supervisor_give_ups_total", "Supervisor give-ups by child kind.",
                          {"kind"}),
+    r.add_counter_family("parley_redis_failures_total",
+                         "Cluster mode: Redis commands or connection attempts that failed, by client.",
+                         {"client"}),
+    r.add_counter("parley_cluster_messages_read_total",
+                  "Cluster mode: messages the cluster feed read from room streams for this node."),
+    r.add_counter_family("parley_cluster_events_total",
+                         "Cluster mode: other nodes' events this node acted on, by kind.", {"kind"}),
   };
   // Children created up front render as 0 from the start: rate() and dashboards see a series
   // before the first event, and hot paths keep their reference.
@@ -110,6 +117,10 @@ catalogue make_catalogue(registry& r) {
     c.supervisor_restarts.with({kind});
     c.supervisor_give_ups.with({kind});
   }
+  for (const char* client : {"store", "feed"})
+    c.redis_failures.with({client});
+  for (const char* kind : {"moderation", "presence"})
+    c.cluster_events.with({kind});
   c.connections_closed.with({"1000"});
   c.connections_closed.with({"1001"});
   c.connections_closed.with({"4000"});

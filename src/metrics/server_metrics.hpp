@@ -60,6 +60,10 @@ struct catalogue {
   histogram& store_commit_group_size;
   family<counter>& supervisor_restarts;  ///< label: kind
   family<counter>& supervisor_give_ups;  ///< label: kind
+  // -- cluster mode (docs/cluster.md) ---------------------------------------------------------------
+  family<counter>& redis_failures;       ///< label: client (store, feed)
+  counter& cluster_messages_read;
+  family<counter>& cluster_events;       ///< label: kind (moderation, presence)
 
   // -- children kept for hot paths ------------------------------------------------------------------
   std::array<counter*, limit_kind_count> limit_hits{};

@@ -1,5 +1,9 @@
 #include "cluster_fixture.hpp"
 
+#include <doctest/doctest.h>
+
+#include <string>
+
 namespace parley::e2e {
 
 server_options cluster_node_options(const std::string& redis_address, const std::string& node) {
@@ -11,6 +15,14 @@ server_options cluster_node_options(const std::string& redis_address, const std:
   opts.ini["cluster.timeout"] = "500ms";
   opts.ini["admin.token"] = "\"" + cluster_admin_token + "\"";
   return opts;
+}
+
+double metric_value(const server_process& node, const std::string& series) {
+  auto text = http_get(node.admin_port(), "/metrics").body;
+  auto at = text.find("\n" + series + " ");
+  REQUIRE_MESSAGE(at != std::string::npos, "no " << series << " in /metrics");
+  auto value_at = at + 1 + series.size() + 1;
+  return std::stod(text.substr(value_at, text.find('\n', value_at) - value_at));
 }
 
 cluster_fixture::cluster_fixture(redis_options redis_opts)

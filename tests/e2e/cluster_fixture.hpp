@@ -20,6 +20,10 @@ inline const std::string cluster_admin_token = "e2e-cluster-admin-token-01234567
 /// The options of one cluster node with id `node` using the Redis at `redis_address`.
 server_options cluster_node_options(const std::string& redis_address, const std::string& node);
 
+/// The value of one series on a node's /metrics, e.g. `parley_cluster_events_total{kind="presence"}`;
+/// fails the test when the series is missing.
+double metric_value(const server_process& node, const std::string& series);
+
 class cluster_fixture {
 public:
   explicit cluster_fixture(redis_options redis_opts = {});

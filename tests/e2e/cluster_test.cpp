@@ -54,6 +54,9 @@ TEST_CASE("a message sent on one node reaches members on both nodes with the sam
   CHECK(at_alice["id"] == 2);
   CHECK(at_alice["text"] == "hello from b");
   CHECK(resp_integer(cluster.redis().command({"XLEN", "parley:stream:general"})) == 2);
+  // Each node read both messages from the stream for its own members.
+  CHECK(metric_value(cluster.a(), "parley_cluster_messages_read_total") == 2);
+  CHECK(metric_value(cluster.b(), "parley_cluster_messages_read_total") == 2);
 }
 
 TEST_CASE("ids stay gap-free and every node delivers the same sequence when both nodes send at once") {
@@ -171,6 +174,8 @@ TEST_CASE("a server-wide ban recorded on one node closes the user's socket on th
   CHECK(closed.code == 4403);
   CHECK(std::chrono::steady_clock::now() - started < 1s);
   CHECK(alice.is_open());
+  CHECK(metric_value(cluster.b(), "parley_cluster_events_total{kind=\"moderation\"}") == 1);
+  CHECK(metric_value(cluster.a(), "parley_cluster_events_total{kind=\"moderation\"}") == 0);
 }
 
 TEST_CASE("a kick and a room ban on one node remove the user's sessions on the other") {
@@ -253,6 +258,7 @@ TEST_CASE("while Redis is down sends are refused with store_unavailable and the 
   CHECK(refused["type"] == "error");
   CHECK(refused["code"] == "store_unavailable");
   CHECK(http_get(cluster.a().admin_port(), "/readyz").status == 503);
+  CHECK(metric_value(cluster.a(), "parley_redis_failures_total{client=\"store\"}") >= 1);
 
   cluster.redis().start();
   // The client's retry of c-1 and new messages go through once Redis is back.
