@@ -1,5 +1,7 @@
 #include "nginx_process.hpp"
 
+#include "child_process.hpp"
+
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -31,19 +33,6 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-bool accepts_connections(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
 void require_nginx() {
   REQUIRE_MESSAGE(::access(nginx_binary, X_OK) == 0,
                   std::string{nginx_binary} << " is missing: these tests need Debian's nginx package; "
@@ -56,33 +45,7 @@ pid_t spawn_nginx(const std::string& prefix, std::vector<std::string> extra, con
   std::vector<std::string> args = {nginx_binary,   "-p", prefix + "/", "-c", prefix + "/nginx.conf",
                                    "-e", prefix + "/error.log"};
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& arg : args)
-    argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  int out = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  REQUIRE_MESSAGE(out >= 0, "cannot open " << output_path << ": " << std::strerror(errno));
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Async-signal-safe calls only until exec; die with the test so no nginx outlives it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent)
-      ::_exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out);
-  ::close(null_fd);
-  REQUIRE_MESSAGE(pid > 0, "fork failed: " << std::strerror(errno));
-  return pid;
+  return spawn_child(std::move(args), output_path);
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "redis_process.hpp"
 
+#include "child_process.hpp"
 #include "nginx_process.hpp"  // free_loopback_port
 
 #include <doctest/doctest.h>
@@ -139,16 +140,6 @@ void require_redis() {
                                   "(run by `make test`) installs it");
 }
 
-/// Closes every inherited descriptor above stderr in the forked child; async-signal-safe.
-void close_inherited_fds() {
-#ifdef SYS_close_range
-  if (::syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
-    return;
-#endif
-  for (int fd = 3; fd < 4096; ++fd)
-    ::close(fd);
-}
-
 } // namespace
 
 // -- redis_process ---------------------------------------------------------------------------------
@@ -196,37 +187,8 @@ void redis_process::spawn() {
                                    "--appendonly", opts_.appendonly ? "yes" : "no",
                                    "--appendfsync", opts_.appendfsync};
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
-  std::vector<char*> argv;
-  for (auto& arg : args)
-    argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
   // Until the log file is open, Redis complains on stderr (e.g. about a bad option).
-  auto output_path = dir_.file("output.log");
-  int out = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  REQUIRE_MESSAGE(out >= 0, "cannot open " << output_path << ": " << std::strerror(errno));
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Async-signal-safe calls only until exec; die with the test so no Redis outlives it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent)
-      ::_exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    close_inherited_fds();
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out);
-  ::close(null_fd);
-  REQUIRE_MESSAGE(pid > 0, "fork failed: " << std::strerror(errno));
-  pid_ = pid;
+  pid_ = spawn_child(std::move(args), dir_.file("output.log"));
   paused_ = false;
 }
 

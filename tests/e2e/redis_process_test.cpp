@@ -3,6 +3,7 @@
 // the same port, freezes on demand, and leaves nothing running.
 
 #include "harness.hpp"
+#include "child_process.hpp"
 #include "redis_process.hpp"
 
 #include <doctest/doctest.h>
@@ -15,22 +16,6 @@
 #include <stdexcept>
 
 using namespace parley::e2e;
-
-namespace {
-
-bool accepts_connections(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-} // namespace
 
 TEST_SUITE("cluster") {
 

@@ -3,6 +3,7 @@
 // and checks that READY=1 comes only once the port accepts connections and STOPPING=1 on SIGTERM.
 
 #include "harness.hpp"
+#include "child_process.hpp"
 #include "nginx_process.hpp"  // free_loopback_port
 
 #include <doctest/doctest.h>
@@ -65,17 +66,6 @@ public:
 private:
   int fd_ = -1;
 };
-
-bool accepts_connections(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 } // namespace
 
