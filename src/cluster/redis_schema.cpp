@@ -147,20 +147,6 @@ std::vector<restriction> restrictions_in_force(const redis_reply& hash, int64_t 
   return out;
 }
 
-namespace {
-
-std::optional<protocol::moderation_action> parse_action(const std::string& name) {
-  using protocol::moderation_action;
-  for (auto action : {moderation_action::kick, moderation_action::ban, moderation_action::unban,
-                      moderation_action::mute, moderation_action::unmute,
-                      moderation_action::delete_message})
-    if (name == protocol::to_string(action))
-      return action;
-  return std::nullopt;
-}
-
-} // namespace
-
 std::vector<std::string> encode_record(const moderation_record& rec, const std::string& node) {
   return {"node",    node,
           "kind",    "moderation",
@@ -203,7 +189,7 @@ std::optional<recorded_event> decode_event(const redis_reply& fields) {
     return ev;
   if (ev.kind != "moderation")
     return std::nullopt;
-  auto parsed = parse_action(action);
+  auto parsed = protocol::moderation_action_named(action);
   if (!parsed)
     return std::nullopt;
   ev.record.action = *parsed;

@@ -609,6 +609,15 @@ const char* to_string(moderation_action action) {
   return "kick";
 }
 
+std::optional<moderation_action> moderation_action_named(std::string_view name) {
+  for (auto action : {moderation_action::kick, moderation_action::ban, moderation_action::unban,
+                      moderation_action::mute, moderation_action::unmute,
+                      moderation_action::delete_message})
+    if (name == to_string(action))
+      return action;
+  return std::nullopt;
+}
+
 bool is_valid_user_name(std::string_view name) {
   return is_valid_name(name, 32);
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <variant>
 #include <vector>
@@ -124,6 +125,8 @@ enum class moderation_action : uint8_t { kick, ban, unban, mute, unmute, delete_
 
 /// The wire name of a moderation action: "kick", "ban", "unban", "mute", "unmute", "delete".
 const char* to_string(moderation_action action);
+/// The action a wire name ("kick", "ban", ...) names; nullopt for any other text.
+std::optional<moderation_action> moderation_action_named(std::string_view name);
 
 /// kick / ban / unban / mute / unmute a user, or delete a message. A ban or unban without a room
 /// is server-wide (admins only).

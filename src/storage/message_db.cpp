@@ -477,12 +477,8 @@ const char* kind_name(restriction_kind kind) {
 
 /// The action a log row names, from its wire name (what to_string wrote).
 protocol::moderation_action parse_action(const std::string& name) {
-  using protocol::moderation_action;
-  for (auto action : {moderation_action::kick, moderation_action::ban, moderation_action::unban,
-                      moderation_action::mute, moderation_action::unmute,
-                      moderation_action::delete_message})
-    if (name == protocol::to_string(action))
-      return action;
+  if (auto action = protocol::moderation_action_named(name))
+    return *action;
   // Written by a newer version: this one cannot say what it means.
   throw db_error("reading the moderation log: unknown action '" + name + "'", SQLITE_MISMATCH);
 }

@@ -13,6 +13,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace parley::e2e {
 
@@ -60,6 +62,13 @@ pid_t spawn_child(std::vector<std::string> args, const std::string& output_path)
   ::close(null_fd);
   REQUIRE_MESSAGE(pid > 0, "fork failed: " << std::strerror(errno));
   return pid;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool accepts_connections(uint16_t port) {

@@ -16,6 +16,9 @@ namespace parley::e2e {
 /// (PR_SET_PDEATHSIG), so no server outlives a crashed test. Fails the test if it cannot start.
 pid_t spawn_child(std::vector<std::string> args, const std::string& output_path);
 
+/// The whole text of a file ("" if it cannot be read): the servers' logs, for failure messages.
+std::string read_file(const std::string& path);
+
 /// True if a TCP connection to 127.0.0.1:port succeeds now.
 bool accepts_connections(uint16_t port);
 

@@ -29,6 +29,13 @@ json wait_for_count(ws_client& client, const std::string& room, std::size_t coun
     "presence count " + std::to_string(count) + " in " + room, wait);
 }
 
+/// Sends a message to "general" and returns what answers it: its echo, or an error.
+json send_for_reply(ws_client& client, const std::string& text, const std::string& cid) {
+  client.send_json({{"type", "send"}, {"room", "general"}, {"text", text}, {"cid", cid}});
+  return client.next_matching([](const json& f) { return is_type(f, "error") || is_type(f, "message"); },
+                              "the answer to " + cid, 8s);
+}
+
 } // namespace
 
 TEST_SUITE("cluster") {
@@ -252,9 +259,7 @@ TEST_CASE("while Redis is down sends are refused with store_unavailable and the 
   acknowledged.push_back(alice.say("general", "before", "c-0")["id"].get<uint64_t>());
 
   cluster.redis().stop();
-  alice.send_json({{"type", "send"}, {"room", "general"}, {"text", "during"}, {"cid", "c-1"}});
-  auto refused = alice.next_matching([](const json& f) { return is_type(f, "error") || is_type(f, "message"); },
-                                     "refusal while Redis is down", 8s);
+  auto refused = send_for_reply(alice, "during", "c-1");
   CHECK(refused["type"] == "error");
   CHECK(refused["code"] == "store_unavailable");
   CHECK(http_get(cluster.a().admin_port(), "/readyz").status == 503);
@@ -264,9 +269,7 @@ TEST_CASE("while Redis is down sends are refused with store_unavailable and the 
   // The client's retry of c-1 and new messages go through once Redis is back.
   json retry;
   for (int attempt = 0; attempt < 50; ++attempt) {
-    alice.send_json({{"type", "send"}, {"room", "general"}, {"text", "during"}, {"cid", "c-1"}});
-    retry = alice.next_matching([](const json& f) { return is_type(f, "error") || is_type(f, "message"); },
-                                "retry after Redis is back", 8s);
+    retry = send_for_reply(alice, "during", "c-1");
     if (is_type(retry, "message"))
       break;
     std::this_thread::sleep_for(200ms);
@@ -292,9 +295,7 @@ TEST_CASE("with strict durability a node refuses messages while Redis does not f
   ws_client alice;
   alice.connect(cluster.a().port(), "alice");
   alice.join("general");
-  alice.send_json({{"type", "send"}, {"room", "general"}, {"text", "not durable"}, {"cid", "x-1"}});
-  auto refused = alice.next_matching([](const json& f) { return is_type(f, "error") || is_type(f, "message"); },
-                                     "refusal", 5s);
+  auto refused = send_for_reply(alice, "not durable", "x-1");
   CHECK(refused["code"] == "store_unavailable");
   CHECK(http_get(cluster.a().admin_port(), "/readyz").status == 503);
 

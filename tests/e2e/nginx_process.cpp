@@ -26,13 +26,6 @@ namespace parley::e2e {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void require_nginx() {
   REQUIRE_MESSAGE(::access(nginx_binary, X_OK) == 0,
                   std::string{nginx_binary} << " is missing: these tests need Debian's nginx package; "

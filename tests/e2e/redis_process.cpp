@@ -31,13 +31,6 @@ namespace parley::e2e {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 /// The last `n` bytes of a log: enough to see why Redis stopped, short enough to read.
 std::string tail(const std::string& text, std::size_t n = 6000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
