@@ -17,6 +17,10 @@
 // (no coordinated omission). The answer is the highest passing step, in deliveries/s
 // (messages/s x members).
 //
+// --ports spreads the members over several servers (the nodes of a cluster sharing the room):
+// member i connects to the i-th port modulo their number, so sender m0 is on the first. --pid may
+// then list every server's pid; the CPU reported is theirs together.
+//
 // Start the server without its per-connection rate limit and with room for every member:
 //   parley --connection.rate_per_second=1000000 --connection.rate_burst=1000000 --rooms.capacity=N \
 //          --limits.max_connections_per_address=0 --limits.handshakes_per_second=0
@@ -42,6 +46,7 @@ using bench::now_ns;
 struct fanout_options {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
+  std::vector<uint16_t> ports; // --ports: member i connects to ports[i % n] (several servers)
   std::size_t members = 1000;
   std::size_t senders = 1;
   std::size_t messages = 2000; // in total, split evenly over the senders
@@ -51,7 +56,7 @@ struct fanout_options {
   double timeout_s = 60;
   double settle_ms = 500; // quiet time after the joins before sending starts
   std::size_t connect_window = 64;
-  long pid = 0; // server pid: when given, its CPU time during the sending phase is reported
+  std::vector<long> pids; // server pid(s): when given, their CPU time during the sending phase is reported
   // --sweep: open-loop rate steps instead of the window
   bool sweep = false;
   double rate = 10;           // messages/s over all senders in the first step
@@ -64,11 +69,45 @@ struct fanout_options {
   unsigned source_addresses = 1;
 };
 
+/// "8081,8082" -> {8081, 8082}; anything that is not a positive number is an error.
+std::vector<long> parse_number_list(const std::string& flag, const std::string& text) {
+  std::vector<long> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(pos, comma - pos);
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0) {
+      std::fprintf(stderr, "--%s wants a comma-separated list of positive numbers: %s\n", flag.c_str(),
+                   text.c_str());
+      std::exit(2);
+    }
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+/// CPU seconds used so far by all the given server processes together; -1 if none was given or
+/// one cannot be read.
+double servers_cpu_seconds(const std::vector<long>& pids) {
+  if (pids.empty()) return -1;
+  double sum = 0;
+  for (long pid : pids) {
+    double s = bench::read_cpu_seconds(pid);
+    if (s < 0) return -1;
+    sum += s;
+  }
+  return sum;
+}
+
 fanout_options parse_options(int argc, char** argv) {
   bench::arg_map args(argc, argv);
   if (args.has("help")) {
-    std::puts("fanout_bench --host 127.0.0.1 --port N --members 1000 --senders 1 --messages 2000\n"
-              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID]\n"
+    std::puts("fanout_bench --host 127.0.0.1 --port N | --ports N1,N2,... --members 1000 --senders 1 --messages 2000\n"
+              "             --size 100 --room bench --window 32 --timeout 60 --settle-ms 500 [--pid SERVER_PID[,PID2...]]\n"
               "             [--sweep --rate 10 --growth 1.25 --step-seconds 3 --p99-ms 50 --step-drain 2\n"
               "              --max-steps 25 --min-rate 1] [--source-addresses 1]");
     std::exit(0);
@@ -85,7 +124,17 @@ fanout_options parse_options(int argc, char** argv) {
   o.timeout_s = args.real("timeout", o.timeout_s);
   o.settle_ms = args.real("settle-ms", o.settle_ms);
   o.connect_window = static_cast<std::size_t>(args.num("connect-window", long(o.connect_window)));
-  o.pid = args.num("pid", 0);
+  if (args.has("pid")) o.pids = parse_number_list("pid", args.str("pid", ""));
+  if (args.has("ports")) {
+    for (long p : parse_number_list("ports", args.str("ports", ""))) {
+      if (p > 65535) {
+        std::fprintf(stderr, "--ports: %ld is not a port\n", p);
+        std::exit(2);
+      }
+      o.ports.push_back(static_cast<uint16_t>(p));
+    }
+    o.port = o.ports.front();
+  }
   o.sweep = args.has("sweep");
   o.rate = std::max(0.1, args.real("rate", o.rate));
   o.growth = std::max(1.01, args.real("growth", o.growth));
@@ -134,7 +183,11 @@ public:
     : opt_(o), pool_(o.host, o.port, o.members, *this, o.connect_window),
       received_by_(o.members, 0), senders_(o.senders) {
     run_id_ = static_cast<uint32_t>(now_ns() & 0xFFFFFF);
-    for (std::size_t i = 0; i < o.members; ++i) pool_.set_path(i, "/ws?name=m" + std::to_string(i));
+    for (std::size_t i = 0; i < o.members; ++i) {
+      pool_.set_path(i, "/ws?name=m" + std::to_string(i));
+      // Spread over the servers round-robin: with two, the even members (and sender m0) on the first.
+      if (!o.ports.empty()) pool_.set_port(i, o.ports[i % o.ports.size()]);
+    }
     for (std::size_t s = 0; s < o.senders; ++s) {
       senders_[s].quota = o.messages / o.senders + (s < o.messages % o.senders ? 1 : 0);
       senders_[s].sent_at.assign(senders_[s].quota, 0);
@@ -313,7 +366,7 @@ private:
     step.start = now;
     step.sending_end = now + int64_t(double(step.messages) / step.rate * 1e9);
     step.closes_at_start = closed_;
-    if (opt_.pid > 0) step.server_cpu_start = bench::read_cpu_seconds(opt_.pid);
+    step.server_cpu_start = servers_cpu_seconds(opt_.pids);
     for (std::size_t k = 0; k < step.messages; ++k)
       sweep_sched_.push_back(now + int64_t(double(k) / step.rate * 1e9));
     sweep_step_of_.resize(sweep_sched_.size(), steps_.size());
@@ -342,8 +395,7 @@ private:
     bool all_in = step.received == expected;
     if (!all_in && now < step.sending_end + int64_t(opt_.step_drain_s * 1e9)) return;
     // The step is over: judge it.
-    if (opt_.pid > 0 && step.server_cpu_start >= 0)
-      step.server_cpu = bench::read_cpu_seconds(opt_.pid) - step.server_cpu_start;
+    if (step.server_cpu_start >= 0) step.server_cpu = servers_cpu_seconds(opt_.pids) - step.server_cpu_start;
     bool passed = all_in && closed_ == step.closes_at_start &&
                   double(step.latency.quantile(0.99)) <= opt_.p99_limit_ms * 1e6;
     print_step(steps_.size() - 1, passed);
@@ -397,9 +449,9 @@ private:
   }
 
   bool report_sweep() {
-    std::printf("fanout sweep: members=%zu senders=%zu size=%zu room=%s; %zu steps of %.1f s from %.1f msg/s, x%.2f,"
-                " pass = p99 <= %.0f ms and nothing lost\n",
-                opt_.members, opt_.senders, opt_.size, opt_.room.c_str(), steps_.size(), opt_.step_seconds,
+    std::printf("fanout sweep: servers=%zu members=%zu senders=%zu size=%zu room=%s; %zu steps of %.1f s from %.1f msg/s,"
+                " x%.2f, pass = p99 <= %.0f ms and nothing lost\n",
+                server_count(), opt_.members, opt_.senders, opt_.size, opt_.room.c_str(), steps_.size(), opt_.step_seconds,
                 opt_.rate, opt_.growth, opt_.p99_limit_ms);
     std::printf("  connected+joined   %zu/%zu in %.2f s\n", joined_, opt_.members,
                 double((t_joined_ ? t_joined_ : now_ns()) - t_begin_) / 1e9);
@@ -416,9 +468,9 @@ private:
                   steps_.empty() ? "the members never all joined" : "not even at --min-rate");
     }
     std::printf("  errors %" PRIu64 ", early closes %zu, other frames %" PRIu64 "\n", errors_, closed_, other_frames_);
-    std::printf("RESULT fanout_sweep members=%zu senders=%zu size=%zu start_rate=%.1f steps=%zu passed_steps=%zu"
+    std::printf("RESULT fanout_sweep servers=%zu members=%zu senders=%zu size=%zu start_rate=%.1f steps=%zu passed_steps=%zu"
                 " stepped_down=%d max_msgs_per_s=%.1f max_deliveries_per_s=%.0f p99_ms_at_max=%.2f\n",
-                opt_.members, opt_.senders, opt_.size, opt_.rate, steps_.size(), passed_steps_, stepping_down_ ? 1 : 0,
+                server_count(), opt_.members, opt_.senders, opt_.size, opt_.rate, steps_.size(), passed_steps_, stepping_down_ ? 1 : 0,
                 best_rate, best_rate * double(opt_.members), best_p99_ms);
     std::fflush(stdout);
     return last_passed_ > 0;
@@ -431,9 +483,11 @@ private:
   };
 
   void mark_cpu(cpu_mark& m) const {
-    if (opt_.pid > 0) m.server = bench::read_cpu_seconds(opt_.pid);
+    m.server = servers_cpu_seconds(opt_.pids);
     m.client = bench::own_cpu_seconds();
   }
+
+  std::size_t server_count() const { return opt_.ports.empty() ? 1 : opt_.ports.size(); }
 
   uint64_t expected() const { return uint64_t(opt_.messages) * opt_.members; }
 
@@ -443,8 +497,8 @@ private:
                        : 0.0;
     std::size_t starved = std::count(received_by_.begin(), received_by_.end(), uint64_t(0));
     auto us = [&](double q) { return double(latency_.quantile(q)) / 1e3; };
-    std::printf("fanout: members=%zu senders=%zu window=%zu size=%zu room=%s\n", opt_.members,
-                opt_.senders, opt_.window, opt_.size, opt_.room.c_str());
+    std::printf("fanout: servers=%zu members=%zu senders=%zu window=%zu size=%zu room=%s\n", server_count(),
+                opt_.members, opt_.senders, opt_.window, opt_.size, opt_.room.c_str());
     std::printf("  connected+joined   %zu/%zu in %.2f s\n", joined_, opt_.members,
                 double((t_joined_ ? t_joined_ : now_ns()) - t_begin_) / 1e9);
     std::printf("  messages sent      %" PRIu64 " of %zu\n", sent_, opt_.messages);
@@ -474,11 +528,11 @@ private:
       std::printf("  bench client CPU   %.2f s while sending = %.2f us per delivery\n", client_cpu,
                 client_cpu * per_delivery);
     // One machine-readable line for bench/run.sh.
-    std::printf("RESULT fanout members=%zu senders=%zu window=%zu size=%zu sent=%" PRIu64
+    std::printf("RESULT fanout servers=%zu members=%zu senders=%zu window=%zu size=%zu sent=%" PRIu64
                 " expected=%" PRIu64 " received=%" PRIu64
                 " elapsed_s=%.3f deliveries_per_s=%.0f p50_us=%.0f p99_us=%.0f"
                 " server_cpu_us_per_delivery=%.2f client_cpu_us_per_delivery=%.2f complete=%d\n",
-                opt_.members, opt_.senders, opt_.window, opt_.size, sent_, expected(), received_,
+                server_count(), opt_.members, opt_.senders, opt_.window, opt_.size, sent_, expected(), received_,
                 elapsed, elapsed > 0 ? double(received_) / elapsed : 0.0, us(0.50), us(0.99),
                 server_cpu >= 0 ? server_cpu * per_delivery : -1.0, client_cpu * per_delivery,
                 complete ? 1 : 0);

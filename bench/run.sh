@@ -7,7 +7,7 @@
 #
 #   bench/run.sh                    # everything
 #   SKIP_BUILD=1 bench/run.sh       # reuse build-bench/
-#   ONLY=churn bench/run.sh         # or storm, fanout, inbound, idle, store; several: ONLY=churn,idle
+#   ONLY=churn bench/run.sh         # or storm, fanout, inbound, idle, store, cluster; several: ONLY=churn,idle
 #   PARLEY_BIN=/work/base/build-bench/parley PARLEY_CONFIG=/work/base/config.ini bench/run.sh
 #                                   # measure another build of the server (e.g. the baseline)
 #   PROFILE=perf bench/run.sh       # also count the server's syscalls during one fan-out run
@@ -89,14 +89,111 @@ start_server() {
 
 stop_server() {
   [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  # shutdown_grace is 3 s; give it a little more, then insist.
-  for _ in $(seq 1 60); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_process "$server_pid"
   server_pid=""
 }
-trap stop_server EXIT
+
+# stop_process PID: SIGTERM, then SIGKILL if it is still there after 6 s.
+stop_process() {
+  kill -TERM "$1" 2>/dev/null || true
+  # shutdown_grace is 3 s; give it a little more, then insist.
+  for _ in $(seq 1 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# -- the cluster group: its own redis-server and several nodes ------------------------------------
+
+redis_pid=""
+redis_port=""
+node_pids=()
+
+# start_redis NAME: a redis-server of our own on a free loopback port, in a directory under $out,
+# with the persistence cluster mode's strict durability requires (AOF, fsync before every answer)
+# and no RDB snapshots. Sets redis_pid and redis_port.
+start_redis() {
+  local name=$1 dir="$out/redis-$1" port
+  mkdir -p "$dir"
+  for _ in $(seq 1 20); do
+    port=$(( 20000 + RANDOM % 30000 ))
+    # A port something listens on already is not free.
+    ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && continue
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --appendonly yes \
+      --appendfsync always --daemonize no --logfile "$dir/redis.log" >/dev/null 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 1 50); do
+      redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && { redis_port=$port; break 2; }
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop_process "$redis_pid"
+    redis_pid=""
+  done
+  [[ -n $redis_port ]] || { log "redis-server did not start (see $dir/redis.log)"; exit 1; }
+  log "redis $name: pid $redis_pid, port $redis_port, dir $dir"
+}
+
+stop_redis() {
+  [[ -n $redis_pid ]] || return 0
+  stop_process "$redis_pid"
+  redis_pid=""
+  redis_port=""
+}
+
+stop_nodes() {
+  local pid
+  for pid in "${node_pids[@]}"; do stop_process "$pid"; done
+  node_pids=()
+}
+
+stop_everything() {
+  stop_server
+  stop_nodes
+  stop_redis
+}
+trap stop_everything EXIT
+
+# bench_on_fresh_cluster LABEL MODE NODES BENCH [options...]: like bench_on_fresh_server, but with
+# MODE "single" one node in the default single mode (SQLite), with MODE "redis" a fresh redis-server
+# and NODES nodes in cluster mode on it (node ids a, b, ...). The benchmark gets every node's port
+# (--ports, its clients spread round-robin) and pid (--pid: their CPU together).
+bench_on_fresh_cluster() {
+  local label=$1 mode=$2 nodes=$3 bench=$4; shift 4
+  local cluster_args=() ports=() pids=() k node node_ids=(a b c d)
+  if [[ $mode == redis ]]; then
+    start_redis "$label"
+    cluster_args=(--cluster.mode=redis --cluster.redis="127.0.0.1:$redis_port")
+  fi
+  for (( k = 0; k < nodes; ++k )); do
+    node=${node_ids[k]}
+    if [[ $mode == redis ]]; then
+      # shellcheck disable=SC2086 # SERVER_EXTRA is a list of words on purpose
+      start_server "$label-$node" ${SERVER_EXTRA:-} "${cluster_args[@]}" --cluster.node_id="$node"
+    else
+      # shellcheck disable=SC2086
+      start_server "$label-$node" ${SERVER_EXTRA:-}
+    fi
+    node_pids+=("$server_pid")
+    pids+=("$server_pid")
+    ports+=("$server_port")
+    server_pid=""  # owned by node_pids now
+  done
+  local rc=0 joined_ports joined_pids
+  joined_ports=$(IFS=,; echo "${ports[*]}")
+  joined_pids=$(IFS=,; echo "${pids[*]}")
+  log "$label: $bench --ports $joined_ports $*"
+  "$build/$bench" --host 127.0.0.1 --ports "$joined_ports" --pid "$joined_pids" "$@" 2>&1 |
+    tee "$out/$label.txt" || rc=$?
+  if [[ -n $redis_pid ]]; then
+    # What Redis did meanwhile, for the README: its CPU (user+sys seconds) and commands.
+    { echo "redis CPU seconds (user+sys, whole run): $(awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$redis_pid/stat")"
+      redis-cli -h 127.0.0.1 -p "$redis_port" info commandstats | grep -E 'evalsha|xread|xadd' || true
+    } | tee -a "$out/$label.txt"
+  fi
+  stop_nodes
+  stop_redis
+  record "$label" "$rc" "$out/$label.txt"
+}
 
 # bench_on_fresh_server LABEL BENCH [options...]: one benchmark against its own server; its output
 # goes to $out/LABEL.txt and its RESULT lines to the summary. SERVER_EXTRA (a string of
@@ -216,12 +313,12 @@ summarize() {
         fi ;;
       *"RESULT fanout_sweep "*)
         if [[ $(field passed_steps "$line") == 0 ]]; then
-          row "$label" "NO STEP PASSED, not even at 1 msg/s$status" ">= 2.5x baseline"
+          row "$label" "NO STEP PASSED, not even at 1 msg/s$status" "$([[ $label == fanout-sweep ]] && echo '>= 2.5x baseline')"
         else
-          row "$label" "max $(field max_deliveries_per_s "$line") deliveries/s at p99 <= 50 ms, nothing lost ($(field max_msgs_per_s "$line") msg/s, p99 $(field p99_ms_at_max "$line") ms$([[ $(field stepped_down "$line") == 1 ]] && echo ', below the start rate'))$status" ">= 2.5x baseline"
+          row "$label" "max $(field max_deliveries_per_s "$line") deliveries/s at p99 <= 50 ms, nothing lost ($(field max_msgs_per_s "$line") msg/s, p99 $(field p99_ms_at_max "$line") ms$([[ $(field stepped_down "$line") == 1 ]] && echo ', below the start rate'))$status" "$([[ $label == fanout-sweep ]] && echo '>= 2.5x baseline')"
         fi ;;
       *"RESULT fanout "*)
-        row "$label" "$(field deliveries_per_s "$line") deliveries/s, p50 $(( $(field p50_us "$line" | cut -d. -f1) / 1000 )) ms, p99 $(( $(field p99_us "$line" | cut -d. -f1) / 1000 )) ms, $(field server_cpu_us_per_delivery "$line") us CPU/delivery$status" "" ;;
+        row "$label" "$(field deliveries_per_s "$line") deliveries/s, p50 $(awk -v us="$(field p50_us "$line")" 'BEGIN { printf "%.1f", us / 1000 }') ms, p99 $(awk -v us="$(field p99_us "$line")" 'BEGIN { printf "%.1f", us / 1000 }') ms, $(field server_cpu_us_per_delivery "$line") us CPU/delivery$status" "" ;;
       *"RESULT idle "*)
         if [[ $(field room_size "$line") == 0 ]]; then
           row "$label" "ready $(field ready "$line")/$(field clients "$line"), RSS $(field rss_after_mb "$line") MB, $(field kib_per_conn "$line") KiB/conn, idle CPU $(field idle_cpu_pct "$line") %$status" "RSS <= 100 MB"
@@ -293,6 +390,28 @@ main() {
     # The whole server at its message rate: two members, so fan-out costs little and every
     # message is a commit.
     bench_on_fresh_server fanout-m2-s2-w256 fanout_bench --members 2 --senders 2 --window 256 --messages 60000 --size "$size" --timeout 50
+  fi
+  if selected cluster; then
+    # One room of 1,000 members: on one node in single mode (SQLite, the baseline), on one node in
+    # cluster mode (every message through Redis: the append script, then the feed's XREAD), and
+    # spread over two cluster nodes (each fans out to its half). Redis: AOF, fsync always.
+    local layout mode nodes
+    for layout in single:single:1 redis1:redis:1 redis2:redis:2; do
+      IFS=: read -r layout mode nodes <<<"$layout"
+      bench_on_fresh_cluster "cluster-$layout-sweep" "$mode" "$nodes" fanout_bench --members "$members" \
+        --senders 1 --size "$size" --sweep --rate 10 --step-seconds 3 --timeout 50
+      bench_on_fresh_cluster "cluster-$layout-w1-latency" "$mode" "$nodes" fanout_bench --members "$members" \
+        --messages 200 --size "$size" --senders 1 --window 1 --timeout 50
+      # The same path without the fan-out: two members (on two nodes, one each), one message at a
+      # time, so the latency is the store's (or Redis's) round trips and the hops, not 1,000 writes.
+      bench_on_fresh_cluster "cluster-$layout-m2-w1" "$mode" "$nodes" fanout_bench --members 2 \
+        --messages 1000 --size "$size" --senders 1 --window 1 --timeout 50
+      # And the message rate when every message is an append (two senders, 256 in flight each, as
+      # fanout-m2-s2-w256 in the store group): SQLite groups commits, Redis takes one append (and
+      # one fsync) per round trip of each node's store.
+      bench_on_fresh_cluster "cluster-$layout-m2-w256" "$mode" "$nodes" fanout_bench --members 2 \
+        --senders 2 --window 256 --messages 10000 --size "$size" --timeout 50
+    done
   fi
   [[ -z ${PROFILE:-} ]] || profile_syscalls "$PROFILE"
   log "benchmarks took $(( SECONDS - started )) s"

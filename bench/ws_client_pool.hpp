@@ -249,6 +249,10 @@ public:
   /// The path requested for client `i`, e.g. "/ws?name=m7". Set before start_connecting().
   void set_path(std::size_t i, std::string path) { clients_[i].path = std::move(path); }
 
+  /// The server port client `i` connects to instead of the pool's (several servers on one host,
+  /// e.g. the nodes of a cluster). Set before the client connects.
+  void set_port(std::size_t i, uint16_t port) { clients_[i].port = port; }
+
   /// Binds every new connection to one of 127.0.0.1 ... 127.0.0.<count> in turn before it
   /// connects (the server must listen on loopback). Each source address has its own range of
   /// ephemeral ports (net.ipv4.ip_local_port_range, ~28k here), so close to 20k open connections,
@@ -347,6 +351,7 @@ private:
     bool want_write = false;
     uint16_t close_code = 0; // the server's close code, kept while draining
     std::string path;
+    uint16_t port = 0;   // 0: the pool's port
     std::string key;
     std::string inbuf;   // bytes of an incomplete frame (or the HTTP response) carried over
     std::string outbuf;  // bytes the socket did not take yet
@@ -396,7 +401,9 @@ private:
       if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) < 0)
         return connect_failed(i, errno, "bind");
     }
-    int rc = ::connect(c.fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
+    sockaddr_in dest = addr_;
+    if (c.port != 0) dest.sin_port = htons(c.port);
+    int rc = ::connect(c.fd, reinterpret_cast<sockaddr*>(&dest), sizeof dest);
     if (rc < 0 && errno != EINPROGRESS) return connect_failed(i, errno, "connect");
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
