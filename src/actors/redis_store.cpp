@@ -30,6 +30,8 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+void flush_appends(self_ptr self);
+
 caf::error unavailable() {
   return make_protocol_error(protocol::error_code::store_unavailable);
 }
@@ -162,6 +164,7 @@ std::vector<protocol::chat_message> decode_messages(const std::string& room, con
 /// Messages with ids in the exclusive range, at most `limit`, oldest first, and whether more exist.
 caf::result<history_page> read_page(self_ptr self, const std::string& room, bool newest_first,
                                     const std::string& start, const std::string& end, uint32_t limit) {
+  flush_appends(self);  // a reader sees every message acknowledged before it asked
   auto& keys = self->state.keys;
   auto reply = run_script(self, &loaded_scripts::read_messages, {keys.stream(room), keys.deleted(room)},
                           {newest_first ? "XREVRANGE" : "XRANGE", start, end,
@@ -184,6 +187,7 @@ caf::result<history_page> read_page(self_ptr self, const std::string& room, bool
 
 caf::result<room_snapshot> open_room(self_ptr self, const std::string& name, uint32_t count,
                                      bool may_create) {
+  flush_appends(self);
   auto& st = self->state;
   auto& keys = st.keys;
   auto opened = run_script(self, &loaded_scripts::open_room, {keys.room(name), keys.rooms()},
@@ -225,6 +229,7 @@ caf::result<room_snapshot> open_room(self_ptr self, const std::string& name, uin
   return snapshot;
 }
 
+/// Queues an append for the next pipeline (see flush_appends).
 caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_message& msg) {
   auto& st = self->state;
   if (!writes_allowed(st)) {
@@ -234,34 +239,38 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
     if (!writes_allowed(st))
       return unavailable();
   }
-  auto& keys = st.keys;
-  auto started = std::chrono::steady_clock::now();
-  auto& known = st.last_known[msg.room];
-  auto reply = run_script(self, &loaded_scripts::append_message,
-                          {keys.room(msg.room), keys.stream(msg.room),
-                           keys.cid(msg.room, msg.from, msg.cid), keys.rooms()},
-                          {std::to_string(epoch), msg.from, msg.text, std::to_string(msg.ts), msg.cid,
-                           msg.name, std::to_string(st.cfg.settings.stream_max_length), msg.room,
-                           known > 0 ? "1" : "0"});
-  if (!reply)
-    return unavailable();
-  if (reply->is_error() || reply->elements.size() < 2) {
-    spdlog::error("appending to room {} in Redis: {}", msg.room, reply->is_error() ? reply->str : "bad reply");
-    if (!reply->elements.empty() && reply->elements[0].integer == -1)
+  auto promise = self->make_response_promise<append_result>();
+  st.queued.push_back(queued_append{epoch, std::move(msg), promise});
+  if (!st.flush_scheduled) {
+    // Behind the appends already in the mailbox: they join this pipeline.
+    st.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+  return promise;
+}
+
+/// What one append_message reply means for its append.
+caf::expected<append_result> append_outcome(self_ptr self, queued_append& queued, const redis_reply& reply) {
+  auto& msg = queued.msg;
+  auto& known = self->state.last_known[msg.room];
+  if (reply.is_error() || reply.elements.size() < 2) {
+    spdlog::error("appending to room {} in Redis: {}", msg.room, reply.is_error() ? reply.str : "bad reply");
+    if (reply.is_error() && reply.str.rfind("NOSCRIPT", 0) == 0)
+      self->state.client->disconnect();  // the next connection loads the scripts again
+    if (!reply.elements.empty() && reply.elements[0].integer == -1)
       spdlog::critical("room {} has lost its data in Redis (it had messages up to id {}): Redis "
                        "lost data; restart the nodes so that rooms start a new epoch", msg.room, known);
     return unavailable();
   }
-  report_success(self);
-  auto id = static_cast<uint64_t>(reply->elements[1].as_integer().value_or(0));
-  if (reply->elements[0].integer == 0) {
+  auto id = static_cast<uint64_t>(reply.elements[1].as_integer().value_or(0));
+  if (reply.elements[0].integer == 0) {
     // A retry of (user, cid): answered with the original, as Redis has it.
     append_result dup{msg, true};
     dup.msg.id = id;
-    if (reply->elements.size() >= 3) {
+    if (reply.elements.size() >= 3) {
       redis_reply entry{redis_reply::kind::array, 0, {}, {redis_reply{redis_reply::kind::string, 0,
                                                                       cluster::entry_id(id), {}},
-                                                          reply->elements[2]}};
+                                                          reply.elements[2]}};
       if (auto original = cluster::decode_message(msg.room, entry, false))
         dup.msg = std::move(*original);
     }
@@ -269,17 +278,62 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
   }
   known = std::max(known, id);
   msg.id = id;
+  return append_result{std::move(msg), false};
+}
+
+/// Every queued append in one pipeline. Redis runs a pipeline's commands in one pass of its event
+/// loop and writes (with appendfsync always: fsyncs) the append-only file once for the pass before
+/// it answers: the group commit of the SQLite store, done by Redis.
+void flush_appends(self_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  auto batch = std::move(st.queued);
+  st.queued.clear();
+  if (batch.empty())
+    return;
+  auto fail_all = [&] {
+    for (auto& queued : batch)
+      queued.promise.deliver(unavailable());
+  };
+  auto* client = connection(self);
+  if (!client)
+    return fail_all();
+  auto& keys = st.keys;
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(batch.size());
+  for (auto& queued : batch) {
+    const auto& msg = queued.msg;
+    commands.push_back({"EVALSHA", st.scripts.append_message, "4", keys.room(msg.room),
+                        keys.stream(msg.room), keys.cid(msg.room, msg.from, msg.cid), keys.rooms(),
+                        std::to_string(queued.epoch), msg.from, msg.text, std::to_string(msg.ts), msg.cid,
+                        msg.name, std::to_string(st.cfg.settings.stream_max_length), msg.room,
+                        st.last_known[msg.room] > 0 ? "1" : "0"});
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto replies = client->pipeline(commands);
+  if (!replies) {
+    report_fault(self, client->last_error());
+    return fail_all();
+  }
+  report_success(self);
   auto& stats = metrics::server_metrics();
   stats.store_commit_seconds.observe(
     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  stats.store_commit_group_size.observe(1);
-  return append_result{std::move(msg), false};
+  stats.store_commit_group_size.observe(static_cast<double>(batch.size()));
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto outcome = append_outcome(self, batch[i], (*replies)[i]);
+    if (outcome)
+      batch[i].promise.deliver(std::move(*outcome));
+    else
+      batch[i].promise.deliver(std::move(outcome.error()));
+  }
 }
 
 /// Records a moderation action (audit stream), applies what it changes, and publishes it on the
 /// events stream, all in one MULTI/EXEC.
 caf::result<ok_atom> moderate(self_ptr self, moderation_record rec) {
   using protocol::moderation_action;
+  flush_appends(self);  // a delete may name a message still in the pipeline
   auto& st = self->state;
   auto& keys = st.keys;
   if (rec.ts == 0)
@@ -367,6 +421,11 @@ store_actor::behavior_type redis_store(self_ptr self, cluster::cluster_config cf
   if (connection(self))
     spdlog::info("connected to Redis at {} as node {}", st.cfg.settings.redis, st.cfg.node);
   register_as(self, store_atom::value);
+  // Stopping (server shutdown): what was accepted for writing goes to Redis first.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush_appends(self);
+    self->quit(msg.reason);
+  });
   if (st.cfg.settings.stream_max_age > caf::timespan{0})
     self->delayed_send(self, age_trim_interval, prune_atom::value);
 
@@ -384,9 +443,7 @@ store_actor::behavior_type redis_store(self_ptr self, cluster::cluster_config cf
     [self](after_atom, const std::string& name, uint64_t after, uint32_t limit) {
       return read_page(self, name, false, after == 0 ? "-" : "(" + cluster::entry_id(after), "+", limit);
     },
-    [](flush_atom) {
-      // Nothing waits for a group: every append is its own round trip.
-    },
+    [self](flush_atom) { flush_appends(self); },
     [self](moderate_atom, const moderation_record& rec) { return moderate(self, rec); },
     [self](bans_atom) -> caf::result<std::vector<restriction>> {
       auto replies = run(self, {{"HGETALL", self->state.keys.server_bans()}});
