@@ -169,16 +169,20 @@ void read_remote_presence(self_ptr self, const std::vector<std::string>& names) 
 /// events stream so that other nodes read it at once rather than at their next heartbeat.
 void write_local_presence(self_ptr self) {
   auto& st = self->state;
-  std::vector<std::vector<std::string>> commands;
+  // The heartbeat goes first: other nodes ignore (and remove) entries of a node without a fresh
+  // one, which a new node would not have until its first heartbeat.
+  std::vector<std::vector<std::string>> commands{{"HSET", st.keys.nodes(), st.cfg.node, std::to_string(now_ms())}};
+  bool changed = false;
   for (auto& [name, room] : st.mem->rooms) {
     if (!room.local_dirty && !st.rewrite_presence)
       continue;
+    changed = true;
     add_presence_write(st, name, room, commands);
     if (room.local_dirty)
       commands.push_back({"XADD", st.keys.events(), "MAXLEN", "~", "10000", "*", "node", st.cfg.node,
                           "kind", "presence", "room", name});
   }
-  if (commands.empty())
+  if (!changed)
     return;
   if (!st.client->pipeline(commands)) {
     report_fault(self);
