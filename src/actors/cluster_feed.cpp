@@ -1,5 +1,6 @@
 #include "actors/cluster_feed.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/registry.hpp"
 #include "metrics/server_metrics.hpp"
 
@@ -21,11 +22,6 @@ using cluster::redis_reply;
 constexpr std::size_t read_batch = 500;  ///< entries per stream per read at most
 constexpr auto backoff_min = std::chrono::milliseconds(100);
 constexpr auto backoff_max = std::chrono::seconds(2);
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 std::chrono::milliseconds ttl_of(const cluster_feed_state& st) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.settings.presence_ttl);

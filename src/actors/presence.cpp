@@ -1,5 +1,6 @@
 #include "actors/presence.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/errors.hpp"
 #include "actors/gather.hpp"
 #include "actors/grace_timer.hpp"
@@ -26,11 +27,6 @@ using self_ptr = presence_actor::stateful_pointer<presence_state>;
 /// One timer for all grace periods: the oldest one's deadline.
 void schedule_grace(self_ptr self) {
   arm_grace_timer(self, self->state.mem->grace, self->state.grace_scheduled);
-}
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 

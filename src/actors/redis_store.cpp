@@ -1,5 +1,6 @@
 #include "actors/redis_store.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/errors.hpp"
 #include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
@@ -24,11 +25,6 @@ constexpr std::size_t events_max_length = 10000;
 constexpr auto connect_backoff_min = std::chrono::milliseconds(100);
 constexpr auto connect_backoff_max = std::chrono::seconds(2);
 constexpr auto age_trim_interval = std::chrono::minutes(1);
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 void flush_appends(self_ptr self);
 

@@ -1,5 +1,6 @@
 #include "actors/room.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/errors.hpp"
 #include "actors/grace_timer.hpp"
 #include "actors/mailbox_probe.hpp"
@@ -26,11 +27,6 @@ namespace {
 
 using self_ptr = room_actor::stateful_pointer<room_state>;
 using protocol::presence_mode;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 /// A chat message's frame; `accepted` is set only when it is broadcast as newly accepted.
 frame encode_frame(const protocol::chat_message& msg, encoded_frame::clock::time_point accepted = {}) {

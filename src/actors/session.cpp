@@ -1,5 +1,6 @@
 #include "actors/session.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/errors.hpp"
 #include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
@@ -46,11 +47,6 @@ void reply(self_ptr self, const Event& ev) {
 bool server_side(error_code code) {
   return code == error_code::room_unavailable || code == error_code::store_unavailable ||
          code == error_code::internal || code == error_code::token_expired;
-}
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 /// Sends a last error and closes the connection; nothing after it is handled.

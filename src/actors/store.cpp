@@ -1,5 +1,6 @@
 #include "actors/store.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "actors/errors.hpp"
 #include "actors/mailbox_probe.hpp"
 #include "actors/registry.hpp"
@@ -210,12 +211,6 @@ caf::result<append_result> append(self_ptr self, uint64_t epoch, protocol::chat_
     report_fault(self, err);
     return unavailable();
   }
-}
-
-/// Now, as the database keeps times: ms since the Unix epoch.
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 std::vector<restriction> to_restrictions(std::vector<storage::restriction_row>&& rows) {

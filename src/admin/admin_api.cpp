@@ -1,5 +1,6 @@
 #include "admin/admin_api.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "admin/admin_token.hpp"
 #include "admin/readiness.hpp"
 #include "metrics/registry.hpp"
@@ -20,11 +21,6 @@ constexpr std::string_view disabled_message = "admin API disabled: set [admin] t
 
 /// The page's files are a few KiB; anything much larger in the directory is not ours to serve.
 constexpr std::size_t max_page_file_bytes = 1024 * 1024;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 admin_response json_response(unsigned status, std::string body) {
   admin_response res;
