@@ -20,8 +20,6 @@ using self_ptr = cluster_feed_actor::stateful_pointer<cluster_feed_state>;
 using cluster::redis_reply;
 
 constexpr std::size_t read_batch = 500;  ///< entries per stream per read at most
-constexpr auto backoff_min = std::chrono::milliseconds(100);
-constexpr auto backoff_max = std::chrono::seconds(2);
 
 std::chrono::milliseconds ttl_of(const cluster_feed_state& st) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.settings.presence_ttl);
@@ -35,8 +33,7 @@ void report_fault(self_ptr self) {
                   "message delivered", st.cfg.settings.redis, st.client->last_error());
   st.healthy = false;
   st.client->disconnect();
-  st.backoff = std::min<std::chrono::milliseconds>(std::max<std::chrono::milliseconds>(st.backoff * 2, backoff_min),
-                                                   backoff_max);
+  st.retry_in = st.reconnect.next(st.rng);
 }
 
 /// Connected, with the events stream's position known. False: Redis cannot be reached now.
@@ -60,7 +57,7 @@ bool ensure_connected(self_ptr self) {
   if (!st.healthy)
     spdlog::info("cluster feed reconnected to Redis at {}", st.cfg.settings.redis);
   st.healthy = true;
-  st.backoff = std::chrono::milliseconds{0};
+  st.reconnect.reset();
   st.rewrite_presence = true;
   return true;
 }
@@ -326,7 +323,7 @@ void schedule_read(self_ptr self) {
   if (st.client->connected())
     self->send(self, tick_atom::value);  // behind what waits in the mailbox
   else
-    self->delayed_send(self, st.backoff, tick_atom::value);
+    self->delayed_send(self, st.retry_in, tick_atom::value);
 }
 
 } // namespace

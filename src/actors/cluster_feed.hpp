@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -48,7 +49,9 @@ struct cluster_feed_state {
   std::shared_ptr<cluster_feed_memory> mem;
   bool healthy = true;
   bool rewrite_presence = false;  ///< after a (re)connect: write every local entry again
-  std::chrono::milliseconds backoff{0};
+  backoff reconnect = cluster::make_reconnect_backoff();
+  std::minstd_rand rng{std::random_device{}()};  ///< the reconnect backoff's jitter
+  caf::timespan retry_in{0};  ///< while disconnected: the wait before the next attempt
 };
 
 /// The cluster feed (cluster_feed_actor in actors.hpp). Spawn it detached: its blocking XREAD holds

@@ -22,8 +22,6 @@ using cluster::redis_reply;
 
 constexpr std::size_t audit_max_length = 100000;
 constexpr std::size_t events_max_length = 10000;
-constexpr auto connect_backoff_min = std::chrono::milliseconds(100);
-constexpr auto connect_backoff_max = std::chrono::seconds(2);
 constexpr auto age_trim_interval = std::chrono::minutes(1);
 
 void flush_appends(self_ptr self);
@@ -93,14 +91,11 @@ cluster::redis_client* connection(self_ptr self) {
   if (!loaded || (*loaded)[0].is_error() || (*loaded)[1].is_error() || (*loaded)[2].is_error()) {
     report_fault(self, client.connected() ? "cannot load scripts" : client.last_error());
     client.disconnect();
-    st.connect_backoff = std::min<std::chrono::milliseconds>(
-      std::max<std::chrono::milliseconds>(st.connect_backoff * 2, connect_backoff_min),
-      connect_backoff_max);
-    st.next_connect = now + st.connect_backoff;
+    st.next_connect = now + st.reconnect.next(st.rng);
     return nullptr;
   }
   st.scripts = {(*loaded)[0].str, (*loaded)[1].str, (*loaded)[2].str};
-  st.connect_backoff = std::chrono::milliseconds{0};
+  st.reconnect.reset();
   check_durability(self);
   return client.connected() ? &client : nullptr;
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -47,7 +48,8 @@ struct redis_store_state {
   bool durable = false;
   std::string durability_problem;  ///< why not, for the log and readiness
   std::chrono::steady_clock::time_point next_connect;  ///< no new attempt before this
-  std::chrono::milliseconds connect_backoff{0};
+  backoff reconnect = cluster::make_reconnect_backoff();
+  std::minstd_rand rng{std::random_device{}()};  ///< the reconnect backoff's jitter
   std::vector<queued_append> queued;  ///< appends for the next pipeline
   bool flush_scheduled = false;       ///< a flush_atom is on its way
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/backoff.hpp"
 #include "cluster/redis_client.hpp"
 #include "config/settings.hpp"
 
@@ -19,6 +20,12 @@ struct cluster_config {
   std::size_t max_rooms = 0;  ///< [rooms] max_rooms, enforced across the cluster
   std::chrono::milliseconds timeout{2000};
 };
+
+/// How the cluster actors retry Redis after a failure: from 100 ms, doubling, up to 2 s (with the
+/// supervisor's jitter, so that the nodes of a cluster do not all reconnect at the same moment).
+inline backoff make_reconnect_backoff() {
+  return backoff{std::chrono::milliseconds(100), std::chrono::seconds(2), 2.0};
+}
 
 /// The node's configuration from the settings (already checked: the address parses). An empty
 /// node id becomes hostname-pid.
