@@ -145,8 +145,8 @@ std::vector<protocol::chat_message> decode_messages(const std::string& room, con
   for (const auto& row : reply.elements) {
     if (row.elements.size() < 3)
       continue;
-    redis_reply entry{redis_reply::kind::array, 0, {}, {row.elements[0], row.elements[1]}};
-    if (auto msg = cluster::decode_message(room, entry, row.elements[2].integer == 1))
+    if (auto msg = cluster::decode_message(room, row.elements[0].str, row.elements[1],
+                                           row.elements[2].integer == 1))
       out.push_back(std::move(*msg));
   }
   return out;
@@ -258,13 +258,9 @@ caf::expected<append_result> append_outcome(self_ptr self, queued_append& queued
     // A retry of (user, cid): answered with the original, as Redis has it.
     append_result dup{msg, true};
     dup.msg.id = id;
-    if (reply.elements.size() >= 3) {
-      redis_reply entry{redis_reply::kind::array, 0, {}, {redis_reply{redis_reply::kind::string, 0,
-                                                                      cluster::entry_id(id), {}},
-                                                          reply.elements[2]}};
-      if (auto original = cluster::decode_message(msg.room, entry, false))
+    if (reply.elements.size() >= 3)
+      if (auto original = cluster::decode_message(msg.room, cluster::entry_id(id), reply.elements[2], false))
         dup.msg = std::move(*original);
-    }
     return dup;
   }
   known = std::max(known, id);

@@ -49,16 +49,20 @@ redis_reply copy_reply(const redisReply& r) {
 
 } // namespace
 
+std::optional<int64_t> parse_integer(const std::string& text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    return std::nullopt;
+  return value;
+}
+
 std::optional<int64_t> redis_reply::as_integer() const {
   if (type == kind::integer)
     return integer;
   if (type != kind::string && type != kind::status)
     return std::nullopt;
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(str.data(), str.data() + str.size(), value);
-  if (ec != std::errc{} || end != str.data() + str.size())
-    return std::nullopt;
-  return value;
+  return parse_integer(str);
 }
 
 redis_client::redis_client(redis_address address, std::chrono::milliseconds timeout)

@@ -17,6 +17,10 @@ struct redisContext;
 
 namespace parley::cluster {
 
+/// A whole decimal integer (Redis sends numbers as text in bulk strings and stream fields);
+/// nullopt for anything else, the empty text included.
+std::optional<int64_t> parse_integer(const std::string& text);
+
 /// One Redis reply, copied out of hiredis's tree.
 struct redis_reply {
   enum class kind { nil, integer, string, status, error, array };

@@ -83,19 +83,24 @@ std::optional<protocol::chat_message> decode_message(const std::string& room, co
                                                      bool deleted) {
   if (entry.elements.size() < 2)
     return std::nullopt;
-  auto id = message_id(entry.elements[0].str);
+  return decode_message(room, entry.elements[0].str, entry.elements[1], deleted);
+}
+
+std::optional<protocol::chat_message> decode_message(const std::string& room, const std::string& entry_id,
+                                                     const redis_reply& fields, bool deleted) {
+  auto id = message_id(entry_id);
   if (!id)
     return std::nullopt;
   protocol::chat_message msg;
   msg.room = room;
   msg.id = *id;
-  for (auto& [field, value] : pairs_of(entry.elements[1])) {
+  for (auto& [field, value] : pairs_of(fields)) {
     if (field == "from")
       msg.from = value;
     else if (field == "text")
       msg.text = value;
     else if (field == "ts")
-      msg.ts = redis_reply{redis_reply::kind::string, 0, value, {}}.as_integer().value_or(0);
+      msg.ts = parse_integer(value).value_or(0);
     else if (field == "cid")
       msg.cid = value;
     else if (field == "name")
@@ -130,11 +135,7 @@ std::string encode_until(const std::optional<int64_t>& until) {
 }
 
 std::optional<int64_t> decode_until(const std::string& text) {
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    return std::nullopt;
-  return value;
+  return parse_integer(text);
 }
 
 std::vector<restriction> restrictions_in_force(const redis_reply& hash, int64_t now) {
@@ -183,7 +184,7 @@ std::optional<recorded_event> decode_event(const redis_reply& fields) {
     else if (field == "reason")
       ev.record.reason = value;
     else if (field == "ts")
-      ev.record.ts = decode_until(value).value_or(0);
+      ev.record.ts = parse_integer(value).value_or(0);
   }
   if (ev.kind == "presence")
     return ev;

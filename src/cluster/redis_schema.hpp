@@ -68,7 +68,10 @@ extern const char* const read_messages;
 
 } // namespace scripts
 
-/// A message read back: from an XRANGE entry {id, fields} and its deleted flag.
+/// A message read back: from a stream entry's id ("<id>-0") and fields, and its deleted flag.
+std::optional<protocol::chat_message> decode_message(const std::string& room, const std::string& entry_id,
+                                                     const redis_reply& fields, bool deleted);
+/// The same from an XRANGE/XREAD entry {id, fields}.
 std::optional<protocol::chat_message> decode_message(const std::string& room, const redis_reply& entry,
                                                      bool deleted);
 
