@@ -88,6 +88,11 @@ std::vector<std::string> split_lines(const std::string& text) {
   return out;
 }
 
+/// The command that says this node is alive now.
+std::vector<std::string> heartbeat_command(const cluster_feed_state& st) {
+  return {"HSET", st.keys.nodes(), st.cfg.node, std::to_string(now_ms())};
+}
+
 /// The commands that write one room's entry for this node (or remove it when nobody is here).
 void add_presence_write(const cluster_feed_state& st, const std::string& name, const watched_room& room,
                         std::vector<std::vector<std::string>>& commands) {
@@ -164,7 +169,7 @@ void write_local_presence(self_ptr self) {
   auto& st = self->state;
   // The heartbeat goes first: other nodes ignore (and remove) entries of a node without a fresh
   // one, which a new node would not have until its first heartbeat.
-  std::vector<std::vector<std::string>> commands{{"HSET", st.keys.nodes(), st.cfg.node, std::to_string(now_ms())}};
+  std::vector<std::vector<std::string>> commands{heartbeat_command(st)};
   bool changed = false;
   for (auto& [name, room] : st.mem->rooms) {
     if (!room.local_dirty && !st.rewrite_presence)
@@ -190,7 +195,7 @@ void heartbeat(self_ptr self) {
   auto& st = self->state;
   if (!ensure_connected(self))
     return;
-  std::vector<std::vector<std::string>> commands{{"HSET", st.keys.nodes(), st.cfg.node, std::to_string(now_ms())}};
+  std::vector<std::vector<std::string>> commands{heartbeat_command(st)};
   for (auto& [name, room] : st.mem->rooms)
     if (!room.local.empty())
       add_presence_write(st, name, room, commands);
