@@ -92,10 +92,7 @@ nginx_cluster::nginx_cluster()
   : https_port_(free_loopback_port()), http_port_(free_loopback_port()),
     certificate_(dir_.file("fullchain.pem")), key_(dir_.file("privkey.pem")) {
   REQUIRE(::mkdir(prefix().c_str(), 0700) == 0);
-  auto command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-                 "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
-                 key_ + " -out " + certificate_ + " >/dev/null 2>&1";
-  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "openssl could not make a certificate: " << command);
+  make_localhost_certificate(certificate_, key_);
 }
 
 std::string nginx_cluster::host() const {

@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -42,6 +43,13 @@ pid_t spawn_nginx(const std::string& prefix, std::vector<std::string> extra, con
 }
 
 } // namespace
+
+void make_localhost_certificate(const std::string& certificate, const std::string& key) {
+  auto command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                 "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+                 key + " -out " + certificate + " >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "openssl could not make a certificate: " << command);
+}
 
 uint16_t free_loopback_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

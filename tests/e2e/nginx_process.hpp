@@ -19,6 +19,10 @@ inline constexpr const char* nginx_binary = "/usr/sbin/nginx";
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 uint16_t free_loopback_port();
 
+/// A self-signed certificate for "localhost" (EC P-256, one day) and its key, written to these
+/// paths with the openssl command; fails the test if openssl cannot make them.
+void make_localhost_certificate(const std::string& certificate, const std::string& key);
+
 /// A main nginx.conf that keeps everything inside `prefix` (pid, error and access logs, the five
 /// temporary paths) and includes `http_snippet` inside its http block, as Debian's nginx.conf
 /// includes conf.d/*.conf.

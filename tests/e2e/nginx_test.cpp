@@ -76,10 +76,7 @@ public:
     REQUIRE(::mkdir(prefix.c_str(), 0700) == 0);
     auto cert = dir_.file("fullchain.pem");
     auto key = dir_.file("privkey.pem");
-    auto command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-                   "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
-                   key + " -out " + cert + " >/dev/null 2>&1";
-    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "openssl could not make a certificate: " << command);
+    make_localhost_certificate(cert, key);
 
     auto site = read_text(shipped_config);
     replace_once(site, "listen 443 ssl;", "listen 127.0.0.1:" + std::to_string(https_port_) + " ssl;");
