@@ -76,7 +76,9 @@ TEST_CASE("ids stay gap-free and every node delivers the same sequence when both
   for (auto* c : {&a_sender, &b_sender, &a_reader, &b_reader})
     c->join("busy");
 
-  constexpr int per_sender = 40;
+  // Within a connection's burst of 40 frames (the join is one): a refused send would leave a gap
+  // in what the readers expect that is the rate limit's doing, not the cluster's.
+  constexpr int per_sender = 30;
   // Interleaved without waiting for echoes, so the two nodes' appends race in Redis.
   for (int i = 0; i < per_sender; ++i) {
     a_sender.send_json({{"type", "send"}, {"room", "busy"}, {"text", "a" + std::to_string(i)},
@@ -284,7 +286,10 @@ TEST_CASE("while Redis is down sends are refused with store_unavailable and the 
   while (at_bob.size() < acknowledged.size())
     at_bob.push_back(bob.next_of_type("message", 10s)["id"].get<uint64_t>());
   CHECK(at_bob == acknowledged);
-  CHECK_FALSE(bob.try_next(500ms).has_value());
+  // Nothing twice: no further message within half a second (presence frames may come and go:
+  // the nodes' heartbeats lapsed while Redis was down).
+  while (auto extra = bob.try_next(500ms))
+    CHECK_MESSAGE((*extra)["type"] != "message", "delivered again: " << extra->dump());
   CHECK(http_get(cluster.a().admin_port(), "/readyz").status == 200);
 }
 

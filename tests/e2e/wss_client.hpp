@@ -91,9 +91,20 @@ public:
   /// 101 when the WebSocket is open, else the refusal (403, 421, 429, ...). Fails the test on
   /// transport errors.
   unsigned upgrade(uint16_t port, const std::string& name, const wss_options& opts = {}) {
+    auto status = try_upgrade(port, name, opts);
+    REQUIRE_MESSAGE(status, "TLS connect to port " << port << " failed: " << transport_error_);
+    return *status;
+  }
+
+  /// Like upgrade(), but a failed TCP connect or TLS handshake gives nullopt (for clients that
+  /// reconnect, as browsers do) instead of failing the test.
+  std::optional<unsigned> try_upgrade(uint16_t port, const std::string& name, const wss_options& opts = {}) {
     namespace websocket = boost::beast::websocket;
     auto tls_ec = handshake_tls(port, opts.source_address);
-    REQUIRE_MESSAGE(!tls_ec, "TLS connect to port " << port << " failed: " << tls_ec.message());
+    if (tls_ec) {
+      transport_error_ = tls_ec.message();
+      return std::nullopt;
+    }
     ws_->set_option(websocket::stream_base::decorator([opts](websocket::request_type& req) {
       if (!opts.origin.empty())
         req.set(boost::beast::http::field::origin, opts.origin);
@@ -189,6 +200,7 @@ private:
   std::optional<boost::beast::websocket::stream<
     boost::beast::ssl_stream<boost::beast::tcp_stream>>> ws_;
   boost::beast::flat_buffer buffer_;
+  std::string transport_error_;  ///< why the last try_upgrade failed
 };
 
 } // namespace parley::e2e
